@@ -1,0 +1,1 @@
+"""certmint: workload certificates with SPIFFE identity and authorization claims."""
