@@ -217,13 +217,20 @@ def _healthy(state: dict[str, Any]) -> bool:
     return code == 200
 
 
+def _http_ok(url: str, context: ssl.SSLContext | None = None) -> tuple[bool, str]:
+    code, body = _get(url, context)
+    return code == 200, f"HTTP {code}: {body[:200]}"
+
+
 def _wait(what: str, check: Any, log: Path, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + STARTUP_DEADLINE_S
     last = ""
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-            raise SystemExit(f"{what} exited with code {proc.returncode}; last lines of {log}:\n{tail}")
+            raise SystemExit(
+                f"{what} exited with code {proc.returncode}; last lines of {log}:\n{tail}"
+            )
         ok, last = check()
         if ok:
             return
@@ -303,7 +310,7 @@ def up() -> None:
     )
     _wait(
         "etcd",
-        lambda: (lambda r: (r[0] == 200, r[1]))(_get(f"http://127.0.0.1:{etcd_port}/health")),
+        lambda: _http_ok(f"http://127.0.0.1:{etcd_port}/health"),
         etcd_log,
         etcd,
     )
@@ -340,9 +347,7 @@ def up() -> None:
     context = _admin_context(pki)
     _wait(
         "kube-apiserver",
-        lambda: (lambda r: (r[0] == 200, f"HTTP {r[0]}"))(
-            _get(f"{server}/api/v1/namespaces/default", context)
-        ),
+        lambda: _http_ok(f"{server}/api/v1/namespaces/default", context),
         api_log,
         apiserver,
     )

@@ -18,6 +18,8 @@ import pytest
 import yaml
 from kubernetes import client, config
 
+from tests.integration.support import OperatorProcess
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CLUSTER = [sys.executable, str(ROOT / "hack" / "cluster.py")]
@@ -25,7 +27,11 @@ CLUSTER = [sys.executable, str(ROOT / "hack" / "cluster.py")]
 
 class Kubectl(Protocol):
     def __call__(
-        self, *args: str, input: str | None = None, check: bool = True, kubeconfig: Path | None = None
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        kubeconfig: Path | None = None,
     ) -> subprocess.CompletedProcess[str]: ...
 
 
@@ -66,9 +72,7 @@ def kubectl(kubeconfig_path: Path) -> Kubectl:
 def crds_installed(kubectl: Kubectl) -> None:
     """Applies crds/ and waits until the API server serves every CRD."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds")
-    )
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds"))
 
 
 @pytest.fixture(scope="session")
@@ -134,3 +138,36 @@ def service_account_kubeconfig(
 def b64decode(data: dict[str, str], key: str) -> bytes:
     """Decodes one key of a Secret's data."""
     return base64.b64decode(data[key])
+
+
+@pytest.fixture(scope="session")
+def operator(
+    kube: client.ApiClient, kubeconfig_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """One ``certmint run -A`` process for the session; tests may restart or kill it.
+
+    A test that stopped it must start it again (``operator.start()``) before returning,
+    or later tests find no operator.
+    """
+    core = client.CoreV1Api(kube)
+    try:
+        core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name="certmint-system"))
+        )
+    except client.ApiException as err:
+        if err.status != 409:
+            raise
+    process = OperatorProcess(kubeconfig_path, tmp_path_factory.mktemp("operator"))
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def running_operator(operator: OperatorProcess) -> Iterator[OperatorProcess]:
+    """The session operator, restarted if an earlier test left it stopped."""
+    if not operator.running:
+        operator.start()
+    yield operator
+    if not operator.running:
+        operator.start()

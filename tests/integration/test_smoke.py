@@ -11,7 +11,9 @@ from kubernetes import client, config
 from tests.integration.conftest import Kubectl
 
 
-def test_a_configmap_round_trips_through_the_api_server(kube: client.ApiClient, namespace: str) -> None:
+def test_a_configmap_round_trips_through_the_api_server(
+    kube: client.ApiClient, namespace: str
+) -> None:
     core = client.CoreV1Api(kube)
     core.create_namespaced_config_map(
         namespace,

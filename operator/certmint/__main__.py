@@ -1,0 +1,3 @@
+from certmint.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""The ``certmint`` command line: run, inspect, status, renew."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from certmint import controller, kube, logs, secret_format, status
+
+
+def _object_ref(text: str) -> tuple[str, str]:
+    namespace, _, name = text.partition("/")
+    if not namespace or not name:
+        raise argparse.ArgumentTypeError(f"expected NAMESPACE/NAME, got {text!r}")
+    return namespace, name
+
+
+def _seconds(text: str) -> timedelta:
+    return timedelta(seconds=float(text))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="certmint", description=__doc__)
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, in-cluster)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the operator")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
+    scope.add_argument("-n", "--namespace", action="append", default=[], help="watch NS (repeat)")
+    run.add_argument("--metrics-port", type=int, default=9403)
+    run.add_argument("--metrics-address", default="0.0.0.0")  # noqa: S104 -- probes from the node
+    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run.add_argument("--verbose", action="store_true")
+    run.add_argument("--workers", type=int, default=controller.Settings.workers)
+    run.add_argument(
+        "--renewal-rate", type=float, default=controller.Settings.renewal_rate,
+        help="scheduled re-issues (renewals, CA rotation) per second",
+    )  # fmt: skip
+    run.add_argument("--renewal-burst", type=int, default=controller.Settings.renewal_burst)
+    run.add_argument(
+        "--retry-base", type=_seconds, default=controller.Settings.retry_base,
+        help="first delay after a failed issuance, seconds",
+    )  # fmt: skip
+    run.add_argument(
+        "--retry-cap", type=_seconds, default=controller.Settings.retry_cap,
+        help="longest delay between failed issuances, seconds",
+    )  # fmt: skip
+    run.add_argument(
+        "--issuer-resync", type=_seconds, default=controller.Settings.issuer_resync,
+        help="how often a ready issuer re-reads its CA Secret, seconds",
+    )  # fmt: skip
+    run.add_argument("--lease-duration", type=float, default=15.0, help="leader Lease, seconds")
+    run.add_argument("--identity", default="", help="leader-election identity (default: host)")
+
+    inspect = commands.add_parser("inspect", help="decode a certificate or a certmint Secret")
+    source = inspect.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", help="a PEM file")
+    source.add_argument("-s", "--secret", type=_object_ref, help="NAMESPACE/SECRET")
+    inspect.add_argument("--json", action="store_true")
+
+    for name, text in (
+        ("status", "what a Certificate is waiting for"),
+        ("renew", "ask for one immediate re-issue"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("certificate", type=_object_ref, help="NAMESPACE/NAME")
+        sub.add_argument("--json", action="store_true") if name == "status" else None
+    return parser
+
+
+def _api(args: argparse.Namespace) -> kube.Kube:
+    return kube.Kube(kube.load_api_client(args.kubeconfig), threads=2)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    # Imported here: inspect, status and renew start faster without kopf and aiohttp.
+    from certmint import runner  # noqa: PLC0415
+
+    logs.configure(args.log_format, args.verbose)
+    settings = controller.Settings(
+        operator_namespace=os.environ.get("CERTMINT_NAMESPACE", "certmint-system"),
+        workers=args.workers,
+        renewal_rate=args.renewal_rate,
+        renewal_burst=args.renewal_burst,
+        retry_base=args.retry_base,
+        retry_cap=args.retry_cap,
+        issuer_resync=args.issuer_resync,
+    )
+    options = runner.Options(
+        kubeconfig=args.kubeconfig,
+        namespaces=tuple(args.namespace),
+        metrics_address=args.metrics_address,
+        metrics_port=args.metrics_port,
+        settings=settings,
+        lease_duration=args.lease_duration,
+        identity=args.identity,
+    )
+    asyncio.run(runner.run(options))
+    return 0
+
+
+def command_inspect(args: argparse.Namespace) -> int:
+    from certmint import inspect_cmd  # noqa: PLC0415 -- only this command needs it
+
+    now = datetime.now(UTC)
+    if args.secret:
+        body = asyncio.run(_api(args).get_secret(*args.secret))
+        if body is None:
+            print(f"Secret {args.secret[0]}/{args.secret[1]} not found", file=sys.stderr)
+            return 1
+        data = {
+            key: base64.b64decode(value)
+            for key, value in (body.get("data") or {}).items()
+            if key in (secret_format.TLS_CRT, secret_format.CA_CRT)
+        }
+        text, code = inspect_cmd.run(None, data, args.json, now)
+    else:
+        text, code = inspect_cmd.run(str(Path(args.file)), None, args.json, now)
+    print(text)
+    return code
+
+
+def describe_status(body: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """What a Certificate waits for, from its status (pure, for `certmint status`)."""
+    current = body.get("status") or {}
+    ready = status.find_condition(current, "Ready") or {}
+    renewal = status.parse_timestamp(current.get("renewalTime"))
+    waiting: str
+    if ready.get("status") == "True" and renewal is not None:
+        waiting = f"renewal at {status.timestamp(renewal)} (in {renewal - now})"
+    elif ready:
+        waiting = f"{ready.get('reason')}: {ready.get('message')}"
+    else:
+        waiting = "the operator has not reconciled it yet"
+    return {
+        "ready": ready.get("status", "Unknown"),
+        "reason": ready.get("reason", ""),
+        "waitingFor": waiting,
+        "identity": current.get("identity"),
+        "serialNumber": current.get("serialNumber"),
+        "notAfter": current.get("notAfter"),
+        "renewalTime": current.get("renewalTime"),
+        "revision": current.get("revision"),
+        "failedIssuanceAttempts": current.get("failedIssuanceAttempts", 0),
+        "lastFailureTime": current.get("lastFailureTime"),
+    }
+
+
+def command_status(args: argparse.Namespace) -> int:
+    namespace, name = args.certificate
+    body = asyncio.run(_api(args).get_object("Certificate", namespace, name))
+    if body is None:
+        print(f"Certificate {namespace}/{name} not found", file=sys.stderr)
+        return 1
+    summary = describe_status(body, datetime.now(UTC))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        width = max(len(key) for key in summary)
+        for key, value in summary.items():
+            print(f"{key:<{width}}  {value if value is not None else '-'}")
+    return 0
+
+
+def command_renew(args: argparse.Namespace) -> int:
+    namespace, name = args.certificate
+    requested = status.timestamp(datetime.now(UTC))
+    try:
+        asyncio.run(
+            _api(args).patch_annotations(
+                "Certificate", namespace, name, {secret_format.ANNOTATION_RENEW_REQUEST: requested}
+            )
+        )
+    except kube.NotFoundError:
+        print(f"Certificate {namespace}/{name} not found", file=sys.stderr)
+        return 1
+    print(f"requested a re-issue of {namespace}/{name} at {requested}")
+    return 0
+
+
+COMMANDS = {
+    "run": command_run,
+    "inspect": command_inspect,
+    "status": command_status,
+    "renew": command_renew,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except kube.KubeError as err:
+        print(f"certmint: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

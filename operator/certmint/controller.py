@@ -1,0 +1,687 @@
+"""Reconciliation: gather from the store, decide with pure code, act with few API calls.
+
+An issuance costs one Secret write (the commit point), one status patch and one Event.
+A Certificate that is up to date costs nothing: its status is compared with what it
+would be and written only when it differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from certmint import (
+    issuance,
+    kube,
+    metrics,
+    model,
+    policy,
+    readiness,
+    scheduler,
+    secret_format,
+    state,
+    status,
+)
+from certmint.pki import ca as pki_ca
+from certmint.pki import decode, errors, issuing, keys, renewal
+
+log = logging.getLogger("certmint.controller")
+
+CertificateQueue = scheduler.WorkQueue[state.ObjectKey]
+IssuerQueue = scheduler.WorkQueue[state.IssuerKey]
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Operator knobs (see docs/operations.md).
+
+    Attributes:
+        operator_namespace: Where ClusterIssuer CA Secrets and the leader Lease live.
+        workers: Certificates reconciled concurrently.
+        renewal_rate: Scheduled re-issues (renewals, CA rotation) per second, at most.
+        renewal_burst: Scheduled re-issues that may start at once.
+        retry_base: First delay after a failed issuance.
+        retry_cap: Longest delay between failed issuances.
+        issuer_resync: How often a ready issuer re-reads its CA Secret.
+    """
+
+    operator_namespace: str = "certmint-system"
+    workers: int = 16
+    renewal_rate: float = 20.0
+    renewal_burst: int = 20
+    retry_base: timedelta = renewal.DEFAULT_BACKOFF_BASE
+    retry_cap: timedelta = renewal.DEFAULT_BACKOFF_CAP
+    issuer_resync: timedelta = timedelta(seconds=30)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _log_fields(record: state.CertificateRecord, reason: str) -> dict[str, Any]:
+    issuer = record.issuer_key
+    return {
+        "namespace": record.namespace,
+        "certificate": record.name,
+        "issuer": f"{issuer[0]}/{issuer[2]}" if issuer else "",
+        "reason": reason,
+    }
+
+
+def _issuer_labels(record: state.CertificateRecord) -> tuple[str, str]:
+    """The (name, kind) of a Certificate's issuer, for metric labels."""
+    key = record.issuer_key
+    return (key[2], key[0]) if key else ("", "")
+
+
+class Controller:
+    """Reconciles Certificates and issuers held in a `state.Store`."""
+
+    def __init__(
+        self,
+        api: kube.Kube,
+        store: state.Store,
+        settings: Settings,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.api = api
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.certificates: CertificateQueue = scheduler.WorkQueue(
+            settings.renewal_rate, settings.renewal_burst
+        )
+        self.issuers: IssuerQueue = scheduler.WorkQueue(rate=10.0, burst=10)
+        #: Certificates allowed to skip their failure backoff once (their issuer recovered).
+        self.skip_backoff: set[state.ObjectKey] = set()
+        self._background: set[asyncio.Task[None]] = set()
+
+    # Events -------------------------------------------------------------------------
+    def post_event(
+        self, involved: Mapping[str, Any], type_: str, reason: str, message: str
+    ) -> None:
+        """Posts an Event in the background; a failure to post is logged, not raised."""
+
+        async def post() -> None:
+            try:
+                await self.api.post_event(
+                    involved, type_, reason, message, status.timestamp(self.clock())
+                )
+            except kube.KubeError as err:
+                log.warning("could not post event %s: %s", reason, err)
+
+        task = asyncio.get_running_loop().create_task(post())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # Certificates -------------------------------------------------------------------
+    async def reconcile_certificate(self, key: state.ObjectKey) -> None:
+        record = self.store.certificates.get(key)
+        if record is None:
+            self.certificates.forget(key)
+            return
+        issuer = self.store.issuers.get(record.issuer_key) if record.issuer_key else None
+        spec = record.spec
+        secret = self.store.secrets.get((record.namespace, spec.secret_name)) if spec else None
+        account = spec.service_account_name if spec else None
+        inputs = readiness.Inputs(
+            certificate=record,
+            issuer=issuer,
+            secret=secret,
+            service_account_exists=bool(account)
+            and (record.namespace, account or "") in self.store.service_accounts,
+        )
+        now = self.clock()
+        if issuer is not None and issuer.runtime is state.NOT_RECONCILED:
+            return  # the issuer's first reconciliation wakes its Certificates
+        decision = readiness.decide(inputs, now)
+        if decision.reason == "ServiceAccountNotFound" and account:
+            self.store.waiting_for_account[(record.namespace, account)].add(key)
+        if (decision.action == "issue" or decision.retryable) and self._backing_off(record, now):
+            return
+        try:
+            if decision.action == "issue":
+                assert issuer is not None  # noqa: S101 -- decide() blocks without an issuer
+                await self._issue(record, issuer, secret, decision, now)
+            elif decision.action == "update-bundle":
+                assert issuer is not None  # noqa: S101 -- decide() checked both
+                assert secret is not None  # noqa: S101
+                await self._refresh_bundle(record, issuer, secret)
+            elif decision.retryable:
+                await self._record_failure(record, decision, now)
+            else:
+                await self._settle(record, secret, decision, now)
+        except kube.ConflictError:
+            await self._refetch_secret(record)
+        except (kube.KubeError, errors.PKIError) as err:
+            failure = readiness.Decision("block", "Failed", f"issuance failed: {err}")
+            await self._record_failure(record, failure, now)
+
+    def _backing_off(self, record: state.CertificateRecord, now: datetime) -> bool:
+        """Defers work while a failure backoff runs; a spec change or a recovered issuer ends it."""
+        attempts = self._failed_attempts(record)
+        last = status.parse_timestamp(record.status.get("lastFailureTime"))
+        if record.key in self.skip_backoff:
+            self.skip_backoff.discard(record.key)
+            return False
+        if not attempts or last is None:
+            return False
+        retry_at = renewal.next_retry_time(
+            last, attempts, base=self.settings.retry_base, cap=self.settings.retry_cap
+        )
+        if now >= retry_at:
+            return False
+        self.certificates.schedule(record.key, retry_at, limited=False)
+        return True
+
+    @staticmethod
+    def _failed_attempts(record: state.CertificateRecord) -> int:
+        """Consecutive failures, reset by a spec change (a new generation)."""
+        ready = status.find_condition(record.status, "Ready")
+        if ready is None or ready.get("observedGeneration") != record.generation:
+            return 0
+        return int(record.status.get("failedIssuanceAttempts") or 0)
+
+    async def _issue(
+        self,
+        record: state.CertificateRecord,
+        issuer: state.IssuerRecord,
+        secret: secret_format.SecretState | None,
+        decision: readiness.Decision,
+        now: datetime,
+    ) -> None:
+        started = time.perf_counter()
+        spec, issuer_spec = record.spec, issuer.spec
+        assert spec is not None  # noqa: S101 -- decided above
+        assert issuer_spec is not None  # noqa: S101
+        runtime = issuer.runtime
+        private_key = await self._private_key(record, spec, secret)
+        duration = policy.effective_duration(issuer_spec.policy, spec)
+        request = issuance.leaf_request(
+            spec, issuer_spec, record.namespace, private_key.public_key(), duration
+        )
+        signer: pki_ca.CertificateAuthority | keys.PrivateKey = runtime.signer or private_key
+        issued = await asyncio.get_running_loop().run_in_executor(
+            None, issuing.issue, request, signer, now
+        )
+        bundle_pem = runtime.bundle_pem or issued.certificate_pem
+        revision = max(secret.revision if secret else 0, int(record.status.get("revision") or 0))
+        content = secret_format.SecretContent(
+            namespace=record.namespace,
+            certificate_name=record.name,
+            certificate_uid=record.uid,
+            spec=spec,
+            spec_hash=record.spec_hash,
+            issued=issued,
+            private_key=private_key,
+            bundle_pem=bundle_pem,
+            identity=str(request.spiffe_id or ""),
+            revision=revision + 1,
+            renew_request=record.renew_request,
+            pkcs12_password=await self._pkcs12_password(record, spec),
+        )
+        if secret is None:
+            body = await self.api.create_secret(
+                record.namespace, secret_format.secret_body(content)
+            )
+        else:
+            body = await self.api.replace_secret(
+                record.namespace,
+                spec.secret_name,
+                secret_format.secret_body(content, resource_version=secret.resource_version),
+            )
+        written = secret_format.read_secret(body)
+        self.store.secrets[(record.namespace, spec.secret_name)] = written
+        elapsed = time.perf_counter() - started
+        metrics.observe_issuance(issuer.name, issuer.kind, "success", elapsed)
+        renewing = decision.reason not in ("SecretMissing", "SpecChanged") and secret is not None
+        message = (
+            f"issued serial {decode.serial_hex(issued.certificate)} (revision {revision + 1}), "
+            f"valid until {issued.certificate.not_valid_after_utc.isoformat()}: {decision.message}"
+        )
+        if issued.clamped:
+            message += "; the lifetime was shortened to end with the issuing CA"
+        log.info(message, extra=_log_fields(record, decision.reason))
+        await self._settle(
+            record,
+            written,
+            readiness.Decision(
+                "ready", "Ready", "the certificate is up to date and has not expired"
+            ),
+            now,
+            clamped=issued.clamped,
+        )
+        self.post_event(record.reference(), "Normal", "Renewed" if renewing else "Issued", message)
+
+    async def _private_key(
+        self,
+        record: state.CertificateRecord,
+        spec: model.CertificateSpec,
+        secret: secret_format.SecretState | None,
+    ) -> keys.PrivateKey:
+        """A new key, or with ``rotationPolicy: Never`` the Secret's key when it still fits."""
+        wanted = issuance.key_spec(spec.private_key)
+        if (
+            spec.private_key.rotation_policy == "Never"
+            and secret is not None
+            and secret.key_matches
+        ):
+            body = await self.api.get_secret(record.namespace, spec.secret_name)
+            existing = secret_format.private_key_of(body) if body else None
+            if existing is not None and keys.key_spec_of(existing) == wanted:
+                return existing
+        return await asyncio.get_running_loop().run_in_executor(
+            None, keys.generate_private_key, wanted
+        )
+
+    async def _pkcs12_password(
+        self, record: state.CertificateRecord, spec: model.CertificateSpec
+    ) -> bytes | None:
+        if spec.pkcs12 is None:
+            return None
+        body = await self.api.get_secret(record.namespace, spec.pkcs12.password_secret_name)
+        value = ((body or {}).get("data") or {}).get(spec.pkcs12.password_secret_key)
+        if value is None:
+            raise errors.PKIError(
+                "spec.keystores.pkcs12.passwordSecretRef",
+                f'Secret "{spec.pkcs12.password_secret_name}" has no key '
+                f'"{spec.pkcs12.password_secret_key}"',
+            )
+        return base64.b64decode(value)
+
+    async def _refresh_bundle(
+        self,
+        record: state.CertificateRecord,
+        issuer: state.IssuerRecord,
+        secret: secret_format.SecretState,
+    ) -> None:
+        """Rewrites only ``ca.crt`` when the issuer's trust bundle changed."""
+        body = await self.api.get_secret(record.namespace, secret.name)
+        if body is None:
+            self.store.secrets.pop((record.namespace, secret.name), None)
+            self.certificates.add(record.key)
+            return
+        updated = secret_format.with_bundle(body, issuer.runtime.bundle_pem)
+        written = await self.api.replace_secret(record.namespace, secret.name, updated)
+        self.store.secrets[(record.namespace, secret.name)] = secret_format.read_secret(written)
+        log.info("updated ca.crt", extra=_log_fields(record, "TrustBundleChanged"))
+        self.certificates.add(record.key)
+
+    async def _refetch_secret(self, record: state.CertificateRecord) -> None:
+        """After a 409 the store was stale: read the Secret and decide again."""
+        if record.spec is None:
+            return
+        body = await self.api.get_secret(record.namespace, record.spec.secret_name)
+        store_key = (record.namespace, record.spec.secret_name)
+        if body is None:
+            self.store.secrets.pop(store_key, None)
+        else:
+            self.store.secrets[store_key] = secret_format.read_secret(body)
+        self.certificates.add(record.key)
+
+    async def _record_failure(
+        self, record: state.CertificateRecord, decision: readiness.Decision, now: datetime
+    ) -> None:
+        attempts = self._failed_attempts(record) + 1
+        issuer = record.issuer_key
+        metrics.observe_issuance(
+            issuer[2] if issuer else "", issuer[0] if issuer else "", "failure"
+        )
+        log.warning(
+            "issuance attempt %d failed: %s",
+            attempts,
+            decision.message,
+            extra=_log_fields(record, decision.reason),
+        )
+        await self._write_status(
+            record,
+            ready=("False", decision.reason, decision.message),
+            issuing=("True", decision.reason, decision.message),
+            extra={
+                "failedIssuanceAttempts": attempts,
+                "lastFailureTime": status.timestamp(now),
+            },
+            now=now,
+        )
+        self.post_event(record.reference(), "Warning", "Failed", decision.message)
+        retry_at = renewal.next_retry_time(
+            now, attempts, base=self.settings.retry_base, cap=self.settings.retry_cap
+        )
+        self.certificates.schedule(record.key, retry_at, limited=False)
+
+    async def _settle(
+        self,
+        record: state.CertificateRecord,
+        secret: secret_format.SecretState | None,
+        decision: readiness.Decision,
+        now: datetime,
+        *,
+        clamped: bool = False,
+    ) -> None:
+        """Writes the status for a decision that needs no signing, and schedules renewal."""
+        extra: dict[str, Any] = {"failedIssuanceAttempts": None, "lastFailureTime": None}
+        if decision.action == "ready" and secret is not None and secret.leaf is not None:
+            leaf = secret.leaf
+            due = readiness.renewal_time(record, leaf)
+            issuer = self.store.issuers.get(record.issuer_key) if record.issuer_key else None
+            signer = issuer.runtime.signer if issuer else None
+            identity = decode.identity_of(leaf)
+            extra |= {
+                "identity": str(identity) if identity else None,
+                "serialNumber": decode.serial_hex(leaf),
+                "notBefore": status.timestamp(leaf.not_valid_before_utc),
+                "notAfter": status.timestamp(leaf.not_valid_after_utc),
+                "renewalTime": status.timestamp(due),
+                "revision": secret.revision,
+                "issuerFingerprint": signer.fingerprint_sha256 if signer else None,
+            }
+            self.certificates.schedule(record.key, due)
+            message = decision.message
+            if clamped:
+                message += "; its lifetime was shortened to end with the issuing CA"
+            await self._write_status(
+                record,
+                ready=("True", "Ready", message),
+                issuing=("False", "Issued", "no issuance in progress"),
+                extra=extra,
+                now=now,
+            )
+            return
+        was = status.find_condition(record.status, "Ready")
+        await self._write_status(
+            record,
+            ready=("False", decision.reason, decision.message),
+            issuing=("False", decision.reason, decision.message),
+            extra=extra,
+            now=now,
+        )
+        if was is None or (was.get("reason"), was.get("message")) != (
+            decision.reason,
+            decision.message,
+        ):
+            if decision.reason == "PolicyViolation":
+                metrics.POLICY_DENIALS.labels(reason=decision.denial).inc()
+                metrics.observe_issuance(*_issuer_labels(record), "denied")
+            log.warning(decision.message, extra=_log_fields(record, decision.reason))
+            event_reason = "Denied" if decision.reason == "PolicyViolation" else decision.reason
+            self.post_event(record.reference(), "Warning", event_reason, decision.message)
+
+    async def _write_status(
+        self,
+        record: state.CertificateRecord,
+        *,
+        ready: tuple[str, str, str],
+        issuing: tuple[str, str, str],
+        extra: Mapping[str, Any],
+        now: datetime,
+    ) -> None:
+        previous = record.status.get("conditions")
+        desired: dict[str, Any] = {
+            "conditions": [
+                status.condition(
+                    previous,
+                    type_="Ready",
+                    status=ready[0],
+                    reason=ready[1],
+                    message=ready[2],
+                    generation=record.generation,
+                    now=now,
+                ),
+                status.condition(
+                    previous,
+                    type_="Issuing",
+                    status=issuing[0],
+                    reason=issuing[1],
+                    message=issuing[2],
+                    generation=record.generation,
+                    now=now,
+                ),
+            ],
+            **extra,
+        }
+        if status.unchanged(record.status, desired):
+            return
+        try:
+            result = await self.api.patch_status(
+                "Certificate", record.namespace, record.name, desired
+            )
+        except kube.NotFoundError:
+            return  # deleted meanwhile
+        record.status = result.get("status") or {}
+
+    # Issuers ------------------------------------------------------------------------
+    async def reconcile_issuer(self, key: state.IssuerKey) -> None:
+        record = self.store.issuers.get(key)
+        if record is None:
+            self.issuers.forget(key)
+            return
+        now = self.clock()
+        try:
+            runtime = await self._load_issuer(record, now)
+        except kube.KubeError as err:
+            runtime = state.IssuerRuntime(False, "CAUnavailable", f"reading the CA failed: {err}")
+        previous = record.runtime
+        record.runtime = runtime
+        await self._write_issuer_status(record, runtime, now)
+        if (previous.ready, previous.reason, previous.message) != (
+            runtime.ready,
+            runtime.reason,
+            runtime.message,
+        ):
+            type_ = "Normal" if runtime.ready else "Warning"
+            self.post_event(record.reference(), type_, runtime.reason, runtime.message)
+            log.log(
+                logging.INFO if runtime.ready else logging.WARNING,
+                "%s %s/%s: %s",
+                record.kind,
+                record.namespace,
+                record.name,
+                runtime.message,
+                extra={"issuer": f"{record.kind}/{record.name}", "reason": runtime.reason},
+            )
+        self._wake_certificates(record, previous, runtime)
+        if runtime.ready:
+            record.failed_attempts = 0
+            delay = self.settings.issuer_resync
+        else:
+            record.failed_attempts += 1
+            delay = renewal.backoff_delay(
+                record.failed_attempts, base=self.settings.retry_base, cap=self.settings.retry_cap
+            )
+        self.issuers.schedule(key, now + delay, limited=False)
+
+    def _wake_certificates(
+        self,
+        record: state.IssuerRecord,
+        previous: state.IssuerRuntime,
+        runtime: state.IssuerRuntime,
+    ) -> None:
+        signer_before = previous.signer.fingerprint_sha256 if previous.signer else None
+        signer_now = runtime.signer.fingerprint_sha256 if runtime.signer else None
+        first_look = previous is state.NOT_RECONCILED
+        became_ready = runtime.ready and not previous.ready
+        changed_ca = previous.ready and runtime.ready and signer_before != signer_now
+        changed_bundle = previous.bundle_digest != runtime.bundle_digest
+        for certificate_key in self.store.certificates_of(record.key):
+            if changed_ca:
+                # A new CA re-issues every leaf: spread out by the renewal rate bound.
+                self.certificates.schedule(certificate_key, self.clock())
+            elif became_ready or changed_bundle or first_look:
+                self.skip_backoff.add(certificate_key)
+                self.certificates.add(certificate_key)
+
+    async def _load_issuer(self, record: state.IssuerRecord, now: datetime) -> state.IssuerRuntime:
+        spec = record.spec
+        if spec is None:
+            return state.IssuerRuntime(False, "InvalidSpec", str(record.spec_error))
+        if spec.self_signed:
+            return state.IssuerRuntime(
+                True, "SelfSigned", "certificates are signed by their own private keys"
+            )
+        assert spec.ca is not None  # noqa: S101 -- the model guarantees exactly one
+        namespace = record.namespace or self.settings.operator_namespace
+        name = spec.ca.secret_name
+        body = await self.api.get_secret(namespace, name)
+        if body is None and spec.ca.generate is not None:
+            body = await self._generate_ca(record, namespace, spec.ca, now)
+        if body is None:
+            return state.IssuerRuntime(
+                False,
+                "CASecretMissing",
+                f'CA Secret "{namespace}/{name}" does not exist: create a kubernetes.io/tls '
+                "Secret with tls.crt and tls.key, or set spec.ca.generate",
+            )
+        data = body.get("data") or {}
+        try:
+            authority = pki_ca.load_ca(
+                base64.b64decode(data.get("tls.crt", "")),
+                base64.b64decode(data.get("tls.key", "")),
+                now,
+            )
+        except errors.CAError as err:
+            return state.IssuerRuntime(False, err.reason, f'CA Secret "{namespace}/{name}": {err}')
+        bundle = (authority.root,)
+        return state.IssuerRuntime(
+            True,
+            "CAReady",
+            f"signing with CA {authority.subject}, valid until {authority.not_after.isoformat()}",
+            signer=authority,
+            bundle=bundle,
+            bundle_pem=decode.certificates_to_pem(bundle),
+        )
+
+    async def _generate_ca(
+        self, record: state.IssuerRecord, namespace: str, spec: model.CASpec, now: datetime
+    ) -> dict[str, Any] | None:
+        """Creates the CA Secret from ``spec.ca.generate``; never overwrites an existing one."""
+        generate = spec.generate
+        assert generate is not None  # noqa: S101
+        authority = await asyncio.get_running_loop().run_in_executor(
+            None,
+            pki_ca.generate_root_ca,
+            generate.common_name,
+            generate.duration,
+            issuance.key_spec(generate.private_key),
+            now,
+        )
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {
+                "name": spec.secret_name,
+                "namespace": namespace,
+                "annotations": {"certmint.io/generated-for": f"{record.kind}/{record.name}"},
+            },
+            "data": {
+                "tls.crt": base64.b64encode(
+                    decode.certificates_to_pem((authority.certificate,))
+                ).decode(),
+                "tls.key": base64.b64encode(
+                    keys.private_key_to_pem(authority.private_key)
+                ).decode(),
+            },
+        }
+        try:
+            created: dict[str, Any] = await self.api.create_secret(namespace, body)
+        except kube.ConflictError:
+            return await self.api.get_secret(namespace, spec.secret_name)
+        where = f"{namespace}/{spec.secret_name}"
+        message = f'generated root CA "{generate.common_name}" into Secret "{where}"'
+        self.post_event(record.reference(), "Normal", "CAGenerated", message)
+        return created
+
+    async def _write_issuer_status(
+        self, record: state.IssuerRecord, runtime: state.IssuerRuntime, now: datetime
+    ) -> None:
+        desired: dict[str, Any] = {
+            "conditions": [
+                status.condition(
+                    record.status.get("conditions"),
+                    type_="Ready",
+                    status="True" if runtime.ready else "False",
+                    reason=runtime.reason,
+                    message=runtime.message,
+                    generation=record.generation,
+                    now=now,
+                )
+            ],
+            "ca": None,
+            "trustBundle": None,
+        }
+        signer = runtime.signer
+        if signer is not None:
+            desired["ca"] = {
+                "subject": signer.subject,
+                "notAfter": status.timestamp(signer.not_after),
+                "fingerprintSHA256": signer.fingerprint_sha256,
+            }
+            desired["trustBundle"] = [
+                {
+                    "subject": root.subject.rfc4514_string(),
+                    "notAfter": status.timestamp(root.not_valid_after_utc),
+                    "fingerprintSHA256": decode.fingerprint_sha256(root),
+                    "role": "current",
+                }
+                for root in runtime.bundle
+            ]
+        if status.unchanged(record.status, desired):
+            return
+        namespace = record.namespace or None
+        try:
+            result = await self.api.patch_status(record.kind, namespace, record.name, desired)
+        except kube.NotFoundError:
+            return
+        record.status = result.get("status") or {}
+
+    # Deletion -----------------------------------------------------------------------
+    async def delete_secret_of(self, record: state.CertificateRecord) -> None:
+        """Carries out ``secretDeletionPolicy: Delete`` for a deleted Certificate."""
+        if record.spec is None or record.spec.secret_deletion_policy != "Delete":  # noqa: S105
+            return
+        secret = self.store.secrets.get((record.namespace, record.spec.secret_name))
+        if secret is None or secret.owner != record.name:
+            return
+        if (
+            secret.annotations.get(secret_format.ANNOTATION_CERTIFICATE_UID, record.uid)
+            != record.uid
+        ):
+            return
+        await self.api.delete_secret(record.namespace, secret.name, uid=secret.uid)
+        log.info(
+            "deleted Secret %s with its Certificate",
+            secret.name,
+            extra=_log_fields(record, "Deleted"),
+        )
+
+    # Workers ------------------------------------------------------------------------
+    async def run_workers(self, is_leader: Callable[[], bool], leading: asyncio.Event) -> None:
+        """Runs the timers and worker pools until cancelled; only the leader acts."""
+
+        async def work(queue: scheduler.WorkQueue[Any], reconcile: Callable[[Any], Any]) -> None:
+            while True:
+                key = await queue.get()
+                try:
+                    if not is_leader():
+                        await leading.wait()
+                    await reconcile(key)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("reconciling %s failed unexpectedly", key)
+                    queue.schedule(key, self.clock() + self.settings.retry_cap, limited=False)
+                finally:
+                    queue.done(key)
+
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.certificates.run_timer())
+            group.create_task(self.issuers.run_timer())
+            group.create_task(work(self.issuers, self.reconcile_issuer))
+            for _ in range(self.settings.workers):
+                group.create_task(work(self.certificates, self.reconcile_certificate))

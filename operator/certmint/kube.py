@@ -1,0 +1,234 @@
+"""The one module that talks to the Kubernetes API (besides kopf's own watches).
+
+Calls run the synchronous ``kubernetes`` client on a dedicated thread pool and return
+raw JSON dicts (no model deserialization: it costs more CPU than the HTTP call).
+API errors are mapped to three exceptions the controller understands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+T = TypeVar("T")
+Json = dict[str, Any]
+
+GROUP = "certmint.io"
+VERSION = "v1alpha1"
+PLURALS = {"Certificate": "certificates", "Issuer": "issuers", "ClusterIssuer": "clusterissuers"}
+
+
+class KubeError(Exception):
+    """An API call failed; ``status`` is the HTTP status (0 when none was received)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class ConflictError(KubeError):
+    """409: the object exists already, or changed since it was read."""
+
+
+class NotFoundError(KubeError):
+    """404: the object (or its namespace) does not exist."""
+
+
+def load_configuration(kubeconfig: str | None = None, pool_size: int = 32) -> client.Configuration:
+    """Client settings from a kubeconfig (``$KUBECONFIG`` by default), else in-cluster."""
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration
+        )
+    except config.ConfigException:
+        config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
+    configuration.connection_pool_maxsize = pool_size
+    return configuration
+
+
+def load_api_client(kubeconfig: str | None = None, pool_size: int = 32) -> client.ApiClient:
+    """An API client; see `load_configuration`."""
+    return client.ApiClient(load_configuration(kubeconfig, pool_size))
+
+
+def _message(err: ApiException) -> str:
+    try:
+        return str(json.loads(err.body or "").get("message", err.reason))
+    except (TypeError, ValueError):
+        return str(err.reason)
+
+
+class Kube:
+    """Async facade over the API calls the operator makes."""
+
+    def __init__(self, api_client: client.ApiClient, threads: int = 16) -> None:
+        self._core = client.CoreV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
+        self._coordination = client.CoordinationV1Api(api_client)
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube")
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+
+        def call() -> Any:
+            try:
+                response = fn(*args, _preload_content=False, **kwargs)
+            except ApiException as err:
+                if err.status == 409:
+                    raise ConflictError(409, _message(err)) from None
+                if err.status == 404:
+                    raise NotFoundError(404, _message(err)) from None
+                raise KubeError(err.status or 0, _message(err)) from None
+            data = response.data
+            return json.loads(data) if data else {}
+
+        return await loop.run_in_executor(self._executor, call)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # Secrets -------------------------------------------------------------------------
+    async def get_secret(self, namespace: str, name: str) -> Json | None:
+        try:
+            result: Json = await self._call(self._core.read_namespaced_secret, name, namespace)
+        except NotFoundError:
+            return None
+        return result
+
+    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> Json:
+        result: Json = await self._call(self._core.create_namespaced_secret, namespace, body)
+        return result
+
+    async def replace_secret(self, namespace: str, name: str, body: Mapping[str, Any]) -> Json:
+        """Replaces a Secret; ``body.metadata.resourceVersion`` makes it conditional."""
+        result: Json = await self._call(self._core.replace_namespaced_secret, name, namespace, body)
+        return result
+
+    async def delete_secret(self, namespace: str, name: str, uid: str | None = None) -> None:
+        """Deletes a Secret; with ``uid`` only that exact object (a precondition)."""
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
+        try:
+            await self._call(self._core.delete_namespaced_secret, name, namespace, body=options)
+        except NotFoundError:
+            return
+
+    # ServiceAccounts ----------------------------------------------------------------
+    async def service_account_exists(self, namespace: str, name: str) -> bool:
+        try:
+            await self._call(self._core.read_namespaced_service_account, name, namespace)
+        except NotFoundError:
+            return False
+        return True
+
+    # certmint.io objects -------------------------------------------------------------
+    async def patch_status(
+        self, kind: str, namespace: str | None, name: str, status: Mapping[str, Any]
+    ) -> Json:
+        """Merge-patches the status subresource of a certmint object."""
+        body = {"status": status}
+        plural = PLURALS[kind]
+        if namespace is None:
+            result: Json = await self._call(
+                self._custom.patch_cluster_custom_object_status,
+                GROUP, VERSION, plural, name, body,
+            )  # fmt: skip
+        else:
+            result = await self._call(
+                self._custom.patch_namespaced_custom_object_status,
+                GROUP, VERSION, namespace, plural, name, body,
+            )  # fmt: skip
+        return result
+
+    async def get_object(self, kind: str, namespace: str | None, name: str) -> Json | None:
+        plural = PLURALS[kind]
+        try:
+            if namespace is None:
+                result: Json = await self._call(
+                    self._custom.get_cluster_custom_object, GROUP, VERSION, plural, name
+                )
+            else:
+                result = await self._call(
+                    self._custom.get_namespaced_custom_object,
+                    GROUP, VERSION, namespace, plural, name,
+                )  # fmt: skip
+        except NotFoundError:
+            return None
+        return result
+
+    async def patch_annotations(
+        self, kind: str, namespace: str | None, name: str, annotations: Mapping[str, str]
+    ) -> Json:
+        body = {"metadata": {"annotations": dict(annotations)}}
+        plural = PLURALS[kind]
+        if namespace is None:
+            result: Json = await self._call(
+                self._custom.patch_cluster_custom_object, GROUP, VERSION, plural, name, body
+            )
+        else:
+            result = await self._call(
+                self._custom.patch_namespaced_custom_object,
+                GROUP, VERSION, namespace, plural, name, body,
+            )  # fmt: skip
+        return result
+
+    # Events ----------------------------------------------------------------------------
+    async def post_event(
+        self, involved: Mapping[str, Any], type_: str, reason: str, message: str, now: str
+    ) -> None:
+        """Posts a core/v1 Event about ``involved`` (a minimal object reference body).
+
+        Events about cluster-scoped objects go to the ``default`` namespace, as kubectl
+        and kopf do.
+        """
+        metadata = involved["metadata"]
+        namespace = metadata.get("namespace") or "default"
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{metadata['name']}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": involved["apiVersion"],
+                "kind": involved["kind"],
+                "name": metadata["name"],
+                "namespace": metadata.get("namespace"),
+                "uid": metadata.get("uid"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "certmint"},
+            "reportingComponent": "certmint.io/operator",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        await self._call(self._core.create_namespaced_event, namespace, body)
+
+    # Leases (leader election) --------------------------------------------------------
+    async def get_lease(self, namespace: str, name: str) -> Json | None:
+        try:
+            result: Json = await self._call(
+                self._coordination.read_namespaced_lease, name, namespace
+            )
+        except NotFoundError:
+            return None
+        return result
+
+    async def create_lease(self, namespace: str, body: Mapping[str, Any]) -> Json:
+        result: Json = await self._call(self._coordination.create_namespaced_lease, namespace, body)
+        return result
+
+    async def replace_lease(self, namespace: str, name: str, body: Mapping[str, Any]) -> Json:
+        result: Json = await self._call(
+            self._coordination.replace_namespaced_lease, name, namespace, body
+        )
+        return result

@@ -1,0 +1,140 @@
+"""Leader election on a coordination.k8s.io Lease: exactly one replica acts at a time.
+
+The holder renews the Lease every ``renew_period``. A standby takes over when it has
+seen the same Lease record, unrenewed, for ``lease_duration`` (measured on its own
+clock, so clock skew between nodes does not matter). The leader stops starting work
+once it has failed to renew for ``renew_deadline``, which is shorter than
+``lease_duration``: the old leader has stopped before a new one may begin. Secret
+writes are also conditional on resourceVersion, so a stale writer gets a 409 instead of
+overwriting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from certmint import kube
+
+log = logging.getLogger("certmint.leader")
+
+
+def _micro_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaderElector:
+    """Acquires and renews one Lease; `is_leader` says whether this replica may act."""
+
+    def __init__(
+        self,
+        api: kube.Kube,
+        namespace: str,
+        identity: str,
+        *,
+        name: str = "certmint-leader",
+        lease_duration: float = 15.0,
+        renew_deadline: float = 10.0,
+        retry_period: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.name = name
+        self.identity = identity
+        self.lease_duration = lease_duration
+        self.renew_deadline = renew_deadline
+        self.retry_period = retry_period
+        self._clock = clock
+        self._last_renewal: float | None = None
+        self._observed: tuple[Any, ...] | None = None
+        self._observed_at = 0.0
+        self.leading = asyncio.Event()
+        self.transitions = 0
+
+    def is_leader(self) -> bool:
+        if self._last_renewal is None:
+            return False
+        return self._clock() - self._last_renewal < self.renew_deadline
+
+    def _lease_body(self, previous: dict[str, Any] | None) -> dict[str, Any]:
+        now = _micro_time(datetime.now(UTC))
+        spec = dict((previous or {}).get("spec") or {})
+        if spec.get("holderIdentity") != self.identity:
+            spec["acquireTime"] = now
+            spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + (
+                1 if previous else 0
+            )
+        spec |= {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": int(self.lease_duration),
+            "renewTime": now,
+        }
+        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        if previous:
+            metadata["resourceVersion"] = previous["metadata"]["resourceVersion"]
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": metadata,
+            "spec": spec,
+        }
+
+    async def _try_acquire_or_renew(self) -> bool:
+        lease = await self.api.get_lease(self.namespace, self.name)
+        if lease is None:
+            await self.api.create_lease(self.namespace, self._lease_body(None))
+            return True
+        spec = lease.get("spec") or {}
+        holder = spec.get("holderIdentity")
+        record = (holder, spec.get("renewTime"), spec.get("leaseTransitions"))
+        if record != self._observed:
+            self._observed, self._observed_at = record, self._clock()
+        expired = self._clock() - self._observed_at >= float(
+            spec.get("leaseDurationSeconds") or self.lease_duration
+        )
+        if holder and holder != self.identity and not expired:
+            return False
+        await self.api.replace_lease(self.namespace, self.name, self._lease_body(lease))
+        return True
+
+    async def run(self) -> None:
+        """Campaigns and renews until cancelled; releases the Lease on the way out."""
+        try:
+            while True:
+                try:
+                    renewed = await self._try_acquire_or_renew()
+                except kube.KubeError as err:
+                    log.warning("leader election: %s", err)
+                    renewed = False
+                if renewed:
+                    self._last_renewal = self._clock()
+                    if not self.leading.is_set():
+                        self.transitions += 1
+                        log.info("became the leader (%s)", self.identity)
+                        self.leading.set()
+                elif self.leading.is_set() and not self.is_leader():
+                    log.warning("lost the leadership (%s)", self.identity)
+                    self.leading.clear()
+                await asyncio.sleep(self.retry_period)
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        if not self.is_leader():
+            return
+        self._last_renewal = None
+        self.leading.clear()
+        try:
+            lease = await self.api.get_lease(self.namespace, self.name)
+            if lease and (lease.get("spec") or {}).get("holderIdentity") == self.identity:
+                body = self._lease_body(lease)
+                body["spec"]["holderIdentity"] = None
+                body["spec"]["leaseDurationSeconds"] = 1
+                await self.api.replace_lease(self.namespace, self.name, body)
+        except (kube.KubeError, asyncio.CancelledError):
+            log.info("could not release the Lease; the standby takes over when it expires")

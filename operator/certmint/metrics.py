@@ -1,0 +1,146 @@
+"""Prometheus metrics: per-object series computed at scrape time, plus event counters.
+
+Per-object gauges come from a custom collector over the in-memory store, so a deleted
+Certificate leaves no stale series behind. Nothing here ever sees key material.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from certmint import status
+
+if TYPE_CHECKING:
+    from certmint import handlers, state
+
+ISSUANCE_TOTAL = Counter(
+    "certmint_issuance",
+    "Issuance attempts by outcome (success, failure, denied).",
+    ["issuer_name", "issuer_kind", "result"],
+)
+ISSUANCE_DURATION = Histogram(
+    "certmint_issuance_duration_seconds",
+    "Time to issue one certificate: key generation, signing and the Secret write.",
+    ["issuer_name", "issuer_kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+POLICY_DENIALS = Counter(
+    "certmint_policy_denials",
+    "Certificates denied by issuer policy, by the policy rule that denied them.",
+    ["reason"],
+)
+
+CONDITION_VALUES = ("True", "False", "Unknown")
+
+
+def observe_issuance(
+    issuer_name: str, issuer_kind: str, result: str, seconds: float | None = None
+) -> None:
+    ISSUANCE_TOTAL.labels(issuer_name=issuer_name, issuer_kind=issuer_kind, result=result).inc()
+    if seconds is not None:
+        ISSUANCE_DURATION.labels(issuer_name=issuer_name, issuer_kind=issuer_kind).observe(seconds)
+
+
+def _epoch(text: object) -> float | None:
+    moment = status.parse_timestamp(text if isinstance(text, str) else None)
+    return None if moment is None else moment.timestamp()
+
+
+class StoreCollector(Collector):
+    """Yields the per-Certificate and per-issuer series from the store at scrape time."""
+
+    def __init__(
+        self,
+        store: state.Store,
+        health: handlers.WatchHealth,
+        is_leader: Callable[[], bool],
+    ) -> None:
+        self.store = store
+        self.health = health
+        self.is_leader = is_leader
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["name", "namespace", "issuer_name", "issuer_kind"]
+        ready = GaugeMetricFamily(
+            "certmint_certificate_ready_status",
+            "The Ready condition of a Certificate (1 for the current value).",
+            labels=[*labels, "condition"],
+        )
+        not_after = GaugeMetricFamily(
+            "certmint_certificate_not_after_timestamp_seconds",
+            "When the certificate in the Secret expires (Unix time).",
+            labels=labels,
+        )
+        renewal = GaugeMetricFamily(
+            "certmint_certificate_renewal_timestamp_seconds",
+            "When the certificate is due for renewal (Unix time).",
+            labels=labels,
+        )
+        for record in list(self.store.certificates.values()):
+            spec = record.spec
+            ref = spec.issuer_ref if spec else None
+            values = [
+                record.name,
+                record.namespace,
+                ref.name if ref else "",
+                ref.kind if ref else "",
+            ]
+            current = status.find_condition(record.status, "Ready")
+            value = str(current.get("status")) if current else "Unknown"
+            for condition in CONDITION_VALUES:
+                ready.add_metric([*values, condition], 1.0 if condition == value else 0.0)
+            if (expiry := _epoch(record.status.get("notAfter"))) is not None:
+                not_after.add_metric(values, expiry)
+            if (due := _epoch(record.status.get("renewalTime"))) is not None:
+                renewal.add_metric(values, due)
+        yield from (ready, not_after, renewal)
+        yield from self._issuers()
+        yield from self._operator()
+
+    def _issuers(self) -> Iterator[Metric]:
+        labels = ["name", "namespace", "kind"]
+        ready = GaugeMetricFamily(
+            "certmint_issuer_ready_status",
+            "The Ready condition of an Issuer or ClusterIssuer (1 for the current value).",
+            labels=[*labels, "condition"],
+        )
+        ca_not_after = GaugeMetricFamily(
+            "certmint_ca_not_after_timestamp_seconds",
+            "When the issuer's signing CA expires (Unix time).",
+            labels=labels,
+        )
+        for record in list(self.store.issuers.values()):
+            values = [record.name, record.namespace, record.kind]
+            current = status.find_condition(record.status, "Ready")
+            value = str(current.get("status")) if current else "Unknown"
+            for condition in CONDITION_VALUES:
+                ready.add_metric([*values, condition], 1.0 if condition == value else 0.0)
+            signer = record.runtime.signer
+            if signer is not None:
+                ca_not_after.add_metric(values, signer.not_after.timestamp())
+        yield from (ready, ca_not_after)
+
+    def _operator(self) -> Iterator[Metric]:
+        age = GaugeMetricFamily(
+            "certmint_watch_last_event_age_seconds",
+            "Seconds since each watched kind last delivered an event.",
+            labels=["resource"],
+        )
+        now = time.monotonic()
+        for resource, seen in sorted(self.health.last_event.items()):
+            age.add_metric([resource], now - seen)
+        yield age
+        leader = GaugeMetricFamily("certmint_leader", "1 when this replica is the active leader.")
+        leader.add_metric([], 1.0 if self.is_leader() else 0.0)
+        yield leader
+        synced = GaugeMetricFamily(
+            "certmint_cache_synced", "1 once the initial listings of all watched kinds are in."
+        )
+        synced.add_metric([], 1.0 if self.health.synced else 0.0)
+        yield synced

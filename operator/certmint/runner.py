@@ -1,0 +1,134 @@
+"""``certmint run``: kopf's watches, the workers, leader election and the metrics server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+
+import kopf
+import prometheus_client
+from aiohttp import web
+from kubernetes import client
+
+from certmint import controller, handlers, kube, leader, metrics, secret_format, state
+
+log = logging.getLogger("certmint.run")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What ``certmint run`` was asked to do."""
+
+    kubeconfig: str | None = None
+    namespaces: Sequence[str] = ()
+    metrics_address: str = "0.0.0.0"  # noqa: S104 -- in a pod the probes come from the node
+    metrics_port: int = 9403
+    settings: controller.Settings = dataclasses.field(default_factory=controller.Settings)
+    lease_duration: float = 15.0
+    identity: str = ""
+
+
+def kopf_settings() -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.posting.enabled = False  # certmint posts its own, deduplicated Events
+    settings.scanning.disabled = True  # no CRD/namespace scanning: fewer rights needed
+    settings.persistence.finalizer = "certmint.io/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="certmint.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="certmint.io", key="last-handled-configuration"
+    )
+    # Only Secrets certmint issued are watched, filtered by the API server.
+    settings.watching.label_selectors["secrets"] = secret_format.LABEL_CERTIFICATE_NAME
+    # A silent watch is re-established instead of stalling forever.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    return settings
+
+
+async def serve_metrics(address: str, port: int, alive: Callable[[], bool]) -> web.AppRunner:
+    """Serves ``/metrics`` and ``/healthz`` (200 while ``alive()``, else 503)."""
+
+    async def metrics_page(_: web.Request) -> web.Response:
+        body = prometheus_client.generate_latest()
+        return web.Response(
+            body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST}
+        )
+
+    async def healthz(_: web.Request) -> web.Response:
+        if alive():
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text="not ready\n")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_page)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, address, port).start()
+    return runner
+
+
+async def run(options: Options) -> None:
+    """Runs the operator until SIGINT/SIGTERM or a fatal error."""
+    settings = options.settings
+    threads = settings.workers * 2
+    configuration = kube.load_configuration(options.kubeconfig, pool_size=threads)
+    api = kube.Kube(client.ApiClient(configuration), threads=threads)
+    store = state.Store()
+    ctl = controller.Controller(api, store, settings)
+    identity = options.identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+    elector = leader.LeaderElector(
+        api,
+        settings.operator_namespace,
+        identity,
+        lease_duration=options.lease_duration,
+        renew_deadline=options.lease_duration * 2 / 3,
+        retry_period=max(options.lease_duration / 7.5, 0.5),
+    )
+    health = handlers.WatchHealth()
+    registry = handlers.build_registry(ctl, health, elector.is_leader, configuration)
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    prometheus_client.REGISTRY.register(metrics.StoreCollector(store, health, elector.is_leader))
+    ready = asyncio.Event()
+    stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    operator = kopf.operator(
+        registry=registry,
+        settings=kopf_settings(),
+        standalone=True,
+        clusterwide=not options.namespaces,
+        namespaces=options.namespaces,
+        ready_flag=ready,
+        stop_flag=stop,
+    )
+    tasks = [
+        asyncio.create_task(operator, name="kopf"),
+        asyncio.create_task(ctl.run_workers(elector.is_leader, elector.leading), name="workers"),
+        asyncio.create_task(elector.run(), name="leader-election"),
+    ]
+    server = await serve_metrics(
+        options.metrics_address,
+        options.metrics_port,
+        lambda: ready.is_set() and not any(task.done() for task in tasks),
+    )
+    log.info("certmint %s starting (metrics on :%d)", identity, options.metrics_port)
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s stopped: %r", task.get_name(), task.exception())
+    finally:
+        if not stop.done():
+            stop.set_result(None)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await server.cleanup()
+        api.close()

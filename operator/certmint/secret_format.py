@@ -1,0 +1,241 @@
+"""The issued Secret: building its body, and reading back what one says.
+
+Pure functions over dicts and certificates; the controller does the I/O. The format is
+fixed by DESIGN.md: type ``kubernetes.io/tls`` with ``tls.crt`` (leaf then
+intermediates), ``tls.key`` (PKCS#8), ``ca.crt`` (the issuer's trust bundle), the
+``certmint.io/certificate-name`` label and the annotations below. Extra keys appear only
+when a Certificate asks for them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from certmint import model
+from certmint.pki import decode, errors, formats, issuing, keys
+
+LABEL_CERTIFICATE_NAME: Final = "certmint.io/certificate-name"
+ANNOTATION_CERTIFICATE_NAME: Final = "certmint.io/certificate-name"
+ANNOTATION_CERTIFICATE_UID: Final = "certmint.io/certificate-uid"
+ANNOTATION_ISSUER_NAME: Final = "certmint.io/issuer-name"
+ANNOTATION_ISSUER_KIND: Final = "certmint.io/issuer-kind"
+ANNOTATION_IDENTITY: Final = "certmint.io/identity"
+ANNOTATION_SERIAL: Final = "certmint.io/serial"
+ANNOTATION_REVISION: Final = "certmint.io/revision"
+ANNOTATION_SPEC_HASH: Final = "certmint.io/spec-hash"
+ANNOTATION_RENEW_REQUEST: Final = "certmint.io/renew-requested-at"
+ANNOTATION_DELETION_POLICY: Final = "certmint.io/secret-deletion-policy"
+
+TLS_CRT: Final = "tls.crt"
+TLS_KEY: Final = "tls.key"
+CA_CRT: Final = "ca.crt"
+
+
+def spec_hash(spec: Mapping[str, Any]) -> str:
+    """A stable digest of the parts of a Certificate spec that shape the Secret.
+
+    ``secretDeletionPolicy`` is left out: changing it must not re-issue.
+    """
+    relevant = {k: v for k, v in spec.items() if k != "secretDeletionPolicy"}
+    canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def bundle_digest(bundle_pem: bytes) -> str:
+    """A digest of ``ca.crt`` content, to notice a changed trust bundle."""
+    return hashlib.sha256(bundle_pem).hexdigest()[:32]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SecretState:
+    """What the operator needs to know about a Secret, without its private key.
+
+    Attributes:
+        namespace: The Secret's namespace.
+        name: The Secret's name.
+        uid: Its UID.
+        resource_version: For conditional replaces.
+        owner: The ``certmint.io/certificate-name`` label, None when absent.
+        annotations: Its ``certmint.io/*`` annotations.
+        leaf: The first certificate of ``tls.crt``, None when missing or unparseable.
+        key_matches: ``tls.key`` parses and is the leaf's key.
+        bundle_digest: Digest of ``ca.crt`` (see `bundle_digest`).
+    """
+
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    owner: str | None
+    annotations: Mapping[str, str]
+    leaf: x509.Certificate | None
+    key_matches: bool
+    bundle_digest: str
+
+    @property
+    def revision(self) -> int:
+        try:
+            return int(self.annotations.get(ANNOTATION_REVISION, "0"))
+        except ValueError:
+            return 0
+
+
+def _decoded(data: Mapping[str, str], key: str) -> bytes:
+    try:
+        return base64.b64decode(data.get(key, ""), validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def read_secret(body: Mapping[str, Any]) -> SecretState:
+    """Summarizes a Secret object as the API returned it (base64 ``data``).
+
+    Never raises on malformed content: a broken Secret reads as one without a leaf or
+    with a mismatched key, which the controller then repairs by re-issuing.
+    """
+    metadata = body.get("metadata") or {}
+    data = body.get("data") or {}
+    annotations = {
+        k: v for k, v in (metadata.get("annotations") or {}).items() if k.startswith("certmint.io/")
+    }
+    leaf: x509.Certificate | None = None
+    key_matches = False
+    try:
+        certificates = decode.load_pem_certificates(_decoded(data, TLS_CRT))
+        leaf = certificates[0] if certificates else None
+    except (errors.PKIError, ValueError):
+        leaf = None
+    if leaf is not None:
+        try:
+            key = keys.load_private_key_pem(_decoded(data, TLS_KEY))
+            key_matches = key.public_key() == leaf.public_key()
+        except (errors.PKIError, ValueError, TypeError):
+            key_matches = False
+    return SecretState(
+        namespace=str(metadata.get("namespace", "")),
+        name=str(metadata.get("name", "")),
+        uid=str(metadata.get("uid", "")),
+        resource_version=str(metadata.get("resourceVersion", "")),
+        owner=(metadata.get("labels") or {}).get(LABEL_CERTIFICATE_NAME),
+        annotations=annotations,
+        leaf=leaf,
+        key_matches=key_matches,
+        bundle_digest=bundle_digest(_decoded(data, CA_CRT)),
+    )
+
+
+def private_key_of(body: Mapping[str, Any]) -> keys.PrivateKey | None:
+    """The Secret's private key, for ``rotationPolicy: Never``; None when unusable."""
+    try:
+        return keys.load_private_key_pem(_decoded(body.get("data") or {}, TLS_KEY))
+    except (errors.PKIError, ValueError, TypeError):
+        return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SecretContent:
+    """Everything that goes into an issued Secret.
+
+    Attributes:
+        namespace: Where the Secret lives.
+        certificate_name: The owning Certificate's name.
+        certificate_uid: The owning Certificate's UID.
+        spec: The owning Certificate's spec.
+        spec_hash: `spec_hash` of its raw spec.
+        issued: The signed certificate and its chain.
+        private_key: The certificate's key.
+        bundle_pem: ``ca.crt``: the trust bundle.
+        identity: The SPIFFE ID, "" when none.
+        revision: This issuance's revision number.
+        renew_request: The renew request this issuance satisfies, "" when none.
+        pkcs12_password: The keystore password, when a PKCS#12 keystore is asked for.
+    """
+
+    namespace: str
+    certificate_name: str
+    certificate_uid: str
+    spec: model.CertificateSpec
+    spec_hash: str
+    issued: issuing.IssuedCertificate
+    private_key: keys.PrivateKey = dataclasses.field(repr=False)
+    bundle_pem: bytes
+    identity: str
+    revision: int
+    renew_request: str
+    pkcs12_password: bytes | None = dataclasses.field(default=None, repr=False)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def secret_data(content: SecretContent) -> dict[str, str]:
+    """The Secret's ``data``, base64-encoded, with the extra formats asked for."""
+    key_pem = keys.private_key_to_pem(content.private_key)
+    chain_pem = content.issued.chain_pem
+    data = {TLS_CRT: chain_pem, TLS_KEY: key_pem, CA_CRT: content.bundle_pem}
+    formats_asked = content.spec.additional_output_formats
+    if "CombinedPEM" in formats_asked:
+        data["tls-combined.pem"] = key_pem + chain_pem
+    if "DER" in formats_asked:
+        data["tls.der"] = content.issued.certificate.public_bytes(serialization.Encoding.DER)
+        data["key.der"] = keys.private_key_to_der(content.private_key)
+    if content.pkcs12_password is not None:
+        data["keystore.p12"] = formats.pkcs12(
+            content.private_key,
+            content.issued,
+            content.pkcs12_password,
+            friendly_name=content.certificate_name,
+        )
+    return {key: _b64(value) for key, value in data.items()}
+
+
+def secret_body(content: SecretContent, resource_version: str | None = None) -> dict[str, Any]:
+    """The whole Secret object to create, or to replace conditionally."""
+    spec = content.spec
+    labels = {**spec.secret_labels, LABEL_CERTIFICATE_NAME: content.certificate_name}
+    annotations = {
+        **spec.secret_annotations,
+        ANNOTATION_CERTIFICATE_NAME: content.certificate_name,
+        ANNOTATION_CERTIFICATE_UID: content.certificate_uid,
+        ANNOTATION_ISSUER_NAME: spec.issuer_ref.name,
+        ANNOTATION_ISSUER_KIND: spec.issuer_ref.kind,
+        ANNOTATION_IDENTITY: content.identity,
+        ANNOTATION_SERIAL: decode.serial_hex(content.issued.certificate),
+        ANNOTATION_REVISION: str(content.revision),
+        ANNOTATION_SPEC_HASH: content.spec_hash,
+        ANNOTATION_DELETION_POLICY: spec.secret_deletion_policy,
+    }
+    if content.renew_request:
+        annotations[ANNOTATION_RENEW_REQUEST] = content.renew_request
+    metadata: dict[str, Any] = {
+        "name": spec.secret_name,
+        "namespace": content.namespace,
+        "labels": labels,
+        "annotations": annotations,
+    }
+    if resource_version:
+        metadata["resourceVersion"] = resource_version
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": metadata,
+        "data": secret_data(content),
+    }
+
+
+def with_bundle(body: Mapping[str, Any], bundle_pem: bytes) -> dict[str, Any]:
+    """A copy of an issued Secret whose ``ca.crt`` is replaced by a new trust bundle."""
+    data = dict(body.get("data") or {})
+    data[CA_CRT] = _b64(bundle_pem)
+    return {**body, "data": data}

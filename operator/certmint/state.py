@@ -1,0 +1,162 @@
+"""The operator's in-memory view of the cluster, fed by kopf's watches.
+
+Records are compact: parsed specs, the status as last observed, and Secret summaries
+without private keys. Reconciliation reads from here instead of the API, so a steady
+cluster costs no API calls. The metrics collector reads it at scrape time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+
+from certmint import model, secret_format
+from certmint.pki import ca as pki_ca
+
+#: (namespace, name) of a namespaced object.
+ObjectKey = tuple[str, str]
+#: (kind, namespace or "" for cluster-scoped, name) of an issuer.
+IssuerKey = tuple[str, str, str]
+
+
+def issuer_key_for(namespace: str, ref: model.IssuerRef) -> IssuerKey:
+    """The key of the issuer a Certificate in ``namespace`` refers to."""
+    return (ref.kind, namespace if ref.kind == "Issuer" else "", ref.name)
+
+
+@dataclasses.dataclass(slots=True)
+class CertificateRecord:
+    """A Certificate as last seen, parsed once.
+
+    Attributes:
+        namespace: Its namespace.
+        name: Its name.
+        uid: Its UID.
+        generation: ``metadata.generation``.
+        spec: The parsed spec, None when it is invalid.
+        spec_error: Why the spec is invalid, None when it is valid.
+        spec_hash: `secret_format.spec_hash` of the raw spec.
+        renew_request: The ``certmint.io/renew-requested-at`` annotation, "" when absent.
+        status: The status as last observed (or as last written by us).
+        issuer_key: The issuer it refers to, None when the spec is too broken to say.
+    """
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: model.CertificateSpec | None
+    spec_error: model.SpecError | None
+    spec_hash: str
+    renew_request: str
+    status: Mapping[str, Any]
+    issuer_key: IssuerKey | None
+
+    @property
+    def key(self) -> ObjectKey:
+        return (self.namespace, self.name)
+
+    def reference(self) -> dict[str, Any]:
+        """The minimal body kopf needs to post an Event about this object."""
+        return {
+            "apiVersion": "certmint.io/v1alpha1",
+            "kind": "Certificate",
+            "metadata": {"namespace": self.namespace, "name": self.name, "uid": self.uid},
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IssuerRuntime:
+    """What the issuer reconciler established about an issuer.
+
+    Attributes:
+        ready: Certificates may be signed.
+        reason: The Ready condition's reason.
+        message: The Ready condition's message.
+        signer: The CA that signs now (None for selfSigned or when not ready).
+        bundle: The roots workloads must trust, in order.
+        bundle_pem: ``bundle`` as PEM, what goes into every ``ca.crt``.
+    """
+
+    ready: bool
+    reason: str
+    message: str
+    signer: pki_ca.CertificateAuthority | None = None
+    bundle: tuple[x509.Certificate, ...] = ()
+    bundle_pem: bytes = b""
+
+    @property
+    def bundle_digest(self) -> str:
+        return secret_format.bundle_digest(self.bundle_pem)
+
+
+NOT_RECONCILED = IssuerRuntime(ready=False, reason="Pending", message="not reconciled yet")
+
+
+@dataclasses.dataclass(slots=True)
+class IssuerRecord:
+    """An Issuer or ClusterIssuer as last seen, with its runtime state."""
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: model.IssuerSpec | None
+    spec_error: model.SpecError | None
+    status: Mapping[str, Any]
+    runtime: IssuerRuntime = NOT_RECONCILED
+    failed_attempts: int = 0
+    next_check: datetime | None = None
+
+    @property
+    def key(self) -> IssuerKey:
+        return (self.kind, self.namespace, self.name)
+
+    def reference(self) -> dict[str, Any]:
+        metadata = {"name": self.name, "uid": self.uid}
+        if self.namespace:
+            metadata["namespace"] = self.namespace
+        return {"apiVersion": "certmint.io/v1alpha1", "kind": self.kind, "metadata": metadata}
+
+
+class Store:
+    """All records, with the reverse index issuer -> certificates."""
+
+    def __init__(self) -> None:
+        self.certificates: dict[ObjectKey, CertificateRecord] = {}
+        self.issuers: dict[IssuerKey, IssuerRecord] = {}
+        self.secrets: dict[ObjectKey, secret_format.SecretState] = {}
+        self.service_accounts: set[ObjectKey] = set()
+        #: Certificates blocked on a missing ServiceAccount, by that account.
+        self.waiting_for_account: defaultdict[ObjectKey, set[ObjectKey]] = defaultdict(set)
+        self._by_issuer: defaultdict[IssuerKey, set[ObjectKey]] = defaultdict(set)
+
+    def put_certificate(self, record: CertificateRecord) -> None:
+        previous = self.certificates.get(record.key)
+        if previous is not None and previous.issuer_key is not None:
+            self._by_issuer[previous.issuer_key].discard(record.key)
+        self.certificates[record.key] = record
+        if record.issuer_key is not None:
+            self._by_issuer[record.issuer_key].add(record.key)
+
+    def drop_certificate(self, key: ObjectKey) -> CertificateRecord | None:
+        record = self.certificates.pop(key, None)
+        if record is not None and record.issuer_key is not None:
+            self._by_issuer[record.issuer_key].discard(key)
+        return record
+
+    def certificates_of(self, issuer_key: IssuerKey) -> Iterator[ObjectKey]:
+        yield from tuple(self._by_issuer.get(issuer_key, ()))
+
+    def certificate_for_secret(self, namespace: str, secret_name: str) -> ObjectKey | None:
+        """The Certificate that owns a Secret, by the Secret's label."""
+        state = self.secrets.get((namespace, secret_name))
+        if state is None or state.owner is None:
+            return None
+        return (namespace, state.owner)

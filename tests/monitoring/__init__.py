@@ -1,0 +1,1 @@
+"""Alert rules and dashboard checks against real promtool and Prometheus."""

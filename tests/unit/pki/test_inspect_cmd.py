@@ -1,0 +1,189 @@
+"""``certmint inspect``: rendering a certificate file or a Secret's data."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from certmint import inspect_cmd
+from certmint.pki import building, claims, decode, formats, issuing, keys
+
+from .support import IDENTITY, NOW, Pki
+
+CLAIMS = {"env": ("prod",), "role": ("reader", "writer")}
+
+
+def _secret(pki: Pki, *, trusted: str = "root") -> dict[str, bytes]:
+    issued = issuing.issue(
+        pki.request(claims=CLAIMS, dns_names=("api.payments.svc",)),
+        pki.intermediate("ECDSA P-256"),
+        NOW,
+    )
+    return {
+        "tls.crt": issued.chain_pem,
+        "tls.key": keys.private_key_to_pem(pki.key("ECDSA P-256")),
+        "ca.crt": formats.bundle_pem([pki.root("ECDSA P-256", trusted).certificate]),
+    }
+
+
+def test_the_table_shows_identity_claims_sans_validity_and_a_verified_chain(pki: Pki) -> None:
+    text, code = inspect_cmd.run(None, _secret(pki), as_json=False, now=NOW)
+    assert code == 0
+    assert text.splitlines()[0] == "Certificate from tls.crt"
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    assert f"Identity {IDENTITY}" in lines
+    assert "Claims env=prod; role=reader,writer" in lines
+    assert "DNS names api.payments.svc" in lines
+    assert "Status valid, expires in 1h" in lines
+    assert "Key ECDSA P-256" in lines
+    assert (
+        "Chain [1] CN=intermediate ECDSA P-256 (until "
+        + _stamp(pki.intermediate("ECDSA P-256").not_after)
+        + ")"
+        in lines
+    )
+    assert "Chain check verified: verified against 1 trust anchor(s)" in lines
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_json_output_carries_the_same_facts(pki: Pki) -> None:
+    text, code = inspect_cmd.run(None, _secret(pki), as_json=True, now=NOW)
+    document = json.loads(text)
+    assert code == 0
+    assert document["certificate"]["identity"] == str(IDENTITY)
+    assert document["certificate"]["claims"] == {"env": ["prod"], "role": ["reader", "writer"]}
+    assert document["validity"] == {"status": "valid", "remainingSeconds": 3600}
+    assert document["chainCheck"] == {
+        "result": "verified",
+        "message": "verified against 1 trust anchor(s)",
+    }
+    assert [view["subject"] for view in document["chain"]] == ["CN=intermediate ECDSA P-256"]
+    assert [view["subject"] for view in document["trustAnchors"]] == ["CN=root ECDSA P-256"]
+
+
+def test_the_private_key_is_never_printed(pki: Pki) -> None:
+    secret = _secret(pki)
+    key = pki.key("ECDSA P-256")
+    secret_material = [
+        line for line in secret["tls.key"].decode().splitlines() if not line.startswith("-----")
+    ]
+    raw_scalar = format(key.private_numbers().private_value, "x")  # type: ignore[union-attr]
+    for as_json in (False, True):
+        text, _ = inspect_cmd.run(None, secret, as_json=as_json, now=NOW)
+        assert not [line for line in secret_material if line in text]
+        assert raw_scalar not in text
+        assert "PRIVATE KEY" not in text
+
+
+def test_a_chain_that_does_not_verify_exits_with_1(pki: Pki) -> None:
+    text, code = inspect_cmd.run(None, _secret(pki, trusted="stranger"), as_json=True, now=NOW)
+    check = json.loads(text)["chainCheck"]
+    assert (code, check["result"]) == (1, "failed")
+    assert check["message"].startswith("tls.crt: chain verification failed:")
+
+
+def test_an_expired_certificate_exits_with_1(pki: Pki) -> None:
+    later = NOW + datetime.timedelta(hours=2)
+    text, code = inspect_cmd.run(None, _secret(pki), as_json=False, now=later)
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    assert code == 1
+    assert "Status EXPIRED 1h ago" in lines
+
+
+def test_a_pem_file_with_a_key_is_read_and_the_key_skipped(pki: Pki, tmp_path: Path) -> None:
+    issued = issuing.issue(pki.request(), pki.root("ECDSA P-256"), NOW)
+    path = tmp_path / "combined.pem"
+    path.write_bytes(formats.combined_pem(pki.key("ECDSA P-256"), issued))
+    text, code = inspect_cmd.run(str(path), None, as_json=True, now=NOW)
+    document = json.loads(text)
+    assert code == 0
+    assert document["certificate"]["identity"] == str(IDENTITY)
+    assert document["chainCheck"] == {
+        "result": "skipped",
+        "message": "no trust anchors given (ca.crt)",
+    }
+    assert "PRIVATE KEY" not in text
+
+
+def test_a_der_file_and_a_separate_ca_file_are_accepted(pki: Pki, tmp_path: Path) -> None:
+    issued = issuing.issue(pki.request(), pki.root("ECDSA P-256"), NOW)
+    path = tmp_path / "tls.der"
+    path.write_bytes(issued.certificate.public_bytes(serialization.Encoding.DER))
+    ca_pem = decode.certificates_to_pem([pki.root("ECDSA P-256").certificate])
+    text, code = inspect_cmd.run(str(path), None, as_json=True, now=NOW, ca_pem=ca_pem)
+    assert (code, json.loads(text)["chainCheck"]["result"]) == (0, "verified")
+
+
+@pytest.mark.parametrize(
+    ("path", "secret", "message"),
+    [
+        pytest.param(
+            "/nonexistent/cert.pem",
+            None,
+            "error: cannot read /nonexistent/cert.pem: No such file or directory",
+            id="a missing file",
+        ),
+        pytest.param(
+            None, {"ca.crt": b""}, "error: the Secret has no tls.crt", id="a Secret without tls.crt"
+        ),
+        pytest.param(
+            None,
+            {"tls.crt": b"-----BEGIN NOTHING-----"},
+            "error: tls.crt: no readable PEM certificate",
+            id="PEM without a certificate",
+        ),
+        pytest.param(
+            None,
+            {"tls.crt": b"\x00\x01"},
+            "error: tls.crt: neither PEM nor DER certificate data",
+            id="binary garbage",
+        ),
+        pytest.param(
+            None, None, "error: give a certificate file or a Secret", id="no input at all"
+        ),
+    ],
+)
+def test_unreadable_input_exits_with_2(
+    path: str | None, secret: dict[str, bytes] | None, message: str
+) -> None:
+    assert inspect_cmd.run(path, secret, as_json=False, now=NOW) == (message, 2)
+
+
+def test_malformed_claims_are_reported_not_fatal(pki: Pki) -> None:
+    root = pki.root("ECDSA P-256")
+    key = pki.key("ECDSA P-256")
+    ski, aki = building.key_identifiers(key.public_key(), root.certificate)
+    certificate = building.sign(
+        building.Blueprint(
+            subject=x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "bad claims")]),
+            issuer=root.certificate.subject,
+            public_key=key.public_key(),
+            not_before=NOW - datetime.timedelta(minutes=1),
+            not_after=NOW + datetime.timedelta(hours=1),
+            extensions=[
+                building.Extension(
+                    x509.BasicConstraints(ca=False, path_length=None), critical=True
+                ),
+                ski,
+                aki,
+                building.Extension(
+                    x509.UnrecognizedExtension(claims.CLAIMS_OID, b"\x05\x00"), critical=False
+                ),
+            ],
+        ),
+        root.private_key,
+    )
+    secret = {"tls.crt": decode.certificates_to_pem([certificate])}
+    text, code = inspect_cmd.run(None, secret, as_json=True, now=NOW)
+    document = json.loads(text)
+    assert code == 1
+    assert document["certificate"]["claims"] == {}
+    assert document["claimsError"].startswith("claims: not a DER WorkloadClaims value (")
