@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from certmint import controller, kube, logs, secret_format, status
+from certmint import authority, controller, kube, logs, secret_format, status
 
 
 def _object_ref(text: str) -> tuple[str, str]:
@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text)
         sub.add_argument("certificate", type=_object_ref, help="NAMESPACE/NAME")
         sub.add_argument("--json", action="store_true") if name == "status" else None
+    rotate = commands.add_parser("rotate-ca", help="start a CA rotation now")
+    rotate.add_argument("issuer", help="NAMESPACE/ISSUER for an Issuer, or CLUSTERISSUER")
     return parser
 
 
@@ -187,11 +189,38 @@ def command_renew(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_rotate_ca(args: argparse.Namespace) -> int:
+    namespace, _, name = args.issuer.rpartition("/")
+    kind = "Issuer" if namespace else "ClusterIssuer"
+    api = _api(args)
+    where = f"{kind} {args.issuer}"
+    body = asyncio.run(api.get_object(kind, namespace or None, name))
+    if body is None:
+        print(f"{where} not found", file=sys.stderr)
+        return 1
+    if not ((body.get("spec") or {}).get("ca") or {}).get("generate"):
+        print(
+            f"{where} signs with a user-managed CA: replace its CA Secret to rotate; certmint "
+            "keeps the old root in the trust bundle until its leaves expire and re-issues them",
+            file=sys.stderr,
+        )
+        return 1
+    requested = status.timestamp(datetime.now(UTC))
+    asyncio.run(
+        api.patch_annotations(
+            kind, namespace or None, name, {authority.ANNOTATION_ROTATE_REQUEST: requested}
+        )
+    )
+    print(f"requested a CA rotation of {where} at {requested}: prepare now, activate when safe")
+    return 0
+
+
 COMMANDS = {
     "run": command_run,
     "inspect": command_inspect,
     "status": command_status,
     "renew": command_renew,
+    "rotate-ca": command_rotate_ca,
 }
 
 

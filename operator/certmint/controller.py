@@ -17,12 +17,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from certmint import (
+    authority,
+    distribution,
     issuance,
     kube,
     metrics,
     model,
     policy,
     readiness,
+    rotation,
     scheduler,
     secret_format,
     state,
@@ -74,6 +77,11 @@ def _log_fields(record: state.CertificateRecord, reason: str) -> dict[str, Any]:
     }
 
 
+def _issuer_log_fields(record: state.IssuerRecord, reason: str) -> dict[str, Any]:
+    where = f"{record.namespace}/" if record.namespace else ""
+    return {"issuer": f"{record.kind}/{where}{record.name}", "reason": reason}
+
+
 def _issuer_labels(record: state.CertificateRecord) -> tuple[str, str]:
     """The (name, kind) of a Certificate's issuer, for metric labels."""
     key = record.issuer_key
@@ -100,6 +108,10 @@ class Controller:
         self.issuers: IssuerQueue = scheduler.WorkQueue(rate=10.0, burst=10)
         #: Certificates allowed to skip their failure backoff once (their issuer recovered).
         self.skip_backoff: set[state.ObjectKey] = set()
+        self.authority = authority.Authority(api, settings.operator_namespace)
+        #: Trust ConfigMaps written, per issuer: namespace -> (ConfigMap name, bundle digest).
+        self._published: dict[state.IssuerKey, dict[str, tuple[str, str]]] = {}
+        self._cluster_bundles: dict[state.IssuerKey, str] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     # Events -------------------------------------------------------------------------
@@ -463,12 +475,18 @@ class Controller:
             return
         now = self.clock()
         try:
-            runtime = await self._load_issuer(record, now)
+            outcome = await self.authority.reconcile(record, now)
         except kube.KubeError as err:
-            runtime = state.IssuerRuntime(False, "CAUnavailable", f"reading the CA failed: {err}")
+            outcome = authority.Outcome(
+                state.IssuerRuntime(False, "CAUnavailable", f"reading the CA failed: {err}")
+            )
         previous = record.runtime
-        record.runtime = runtime
-        await self._write_issuer_status(record, runtime, now)
+        record.runtime = outcome.runtime
+        await self._write_issuer_status(record, outcome, now)
+        for type_, reason, message in outcome.events:
+            self.post_event(record.reference(), type_, reason, message)
+            log.info(message, extra=_issuer_log_fields(record, reason))
+        runtime = outcome.runtime
         if (previous.ready, previous.reason, previous.message) != (
             runtime.ready,
             runtime.reason,
@@ -476,25 +494,33 @@ class Controller:
         ):
             type_ = "Normal" if runtime.ready else "Warning"
             self.post_event(record.reference(), type_, runtime.reason, runtime.message)
-            log.log(
-                logging.INFO if runtime.ready else logging.WARNING,
-                "%s %s/%s: %s",
-                record.kind,
-                record.namespace,
-                record.name,
-                runtime.message,
-                extra={"issuer": f"{record.kind}/{record.name}", "reason": runtime.reason},
-            )
+            level = logging.INFO if runtime.ready else logging.WARNING
+            log.log(level, runtime.message, extra=_issuer_log_fields(record, runtime.reason))
         self._wake_certificates(record, previous, runtime)
         if runtime.ready:
-            record.failed_attempts = 0
-            delay = self.settings.issuer_resync
-        else:
+            try:
+                await self._distribute(record, outcome)
+            except kube.KubeError as err:
+                log.warning(
+                    "trust distribution failed: %s", err,
+                    extra=_issuer_log_fields(record, "TrustDistributionFailed"),
+                )  # fmt: skip
+        self.issuers.schedule(key, self._next_issuer_check(record, outcome, now), limited=False)
+
+    def _next_issuer_check(
+        self, record: state.IssuerRecord, outcome: authority.Outcome, now: datetime
+    ) -> datetime:
+        if not outcome.runtime.ready:
             record.failed_attempts += 1
-            delay = renewal.backoff_delay(
+            return now + renewal.backoff_delay(
                 record.failed_attempts, base=self.settings.retry_base, cap=self.settings.retry_cap
             )
-        self.issuers.schedule(key, now + delay, limited=False)
+        record.failed_attempts = 0
+        moments = [now + self.settings.issuer_resync]
+        if outcome.rotation is not None:
+            moments.append(status.parse_timestamp(outcome.rotation["activateAfter"]) or now)
+        moments.extend(root.retain_until for root in outcome.roots if root.retain_until)
+        return max(now, min(moments))
 
     def _wake_certificates(
         self,
@@ -506,100 +532,21 @@ class Controller:
         signer_now = runtime.signer.fingerprint_sha256 if runtime.signer else None
         first_look = previous is state.NOT_RECONCILED
         became_ready = runtime.ready and not previous.ready
-        changed_ca = previous.ready and runtime.ready and signer_before != signer_now
-        changed_bundle = previous.bundle_digest != runtime.bundle_digest
+        rotated = previous.ready and runtime.ready and signer_before != signer_now
+        bundle_changed = previous.ready and previous.bundle_digest != runtime.bundle_digest
         for certificate_key in self.store.certificates_of(record.key):
-            if changed_ca:
-                # A new CA re-issues every leaf: spread out by the renewal rate bound.
-                self.certificates.schedule(certificate_key, self.clock())
-            elif became_ready or changed_bundle or first_look:
+            if first_look or became_ready:
                 self.skip_backoff.add(certificate_key)
                 self.certificates.add(certificate_key)
-
-    async def _load_issuer(self, record: state.IssuerRecord, now: datetime) -> state.IssuerRuntime:
-        spec = record.spec
-        if spec is None:
-            return state.IssuerRuntime(False, "InvalidSpec", str(record.spec_error))
-        if spec.self_signed:
-            return state.IssuerRuntime(
-                True, "SelfSigned", "certificates are signed by their own private keys"
-            )
-        assert spec.ca is not None  # noqa: S101 -- the model guarantees exactly one
-        namespace = record.namespace or self.settings.operator_namespace
-        name = spec.ca.secret_name
-        body = await self.api.get_secret(namespace, name)
-        if body is None and spec.ca.generate is not None:
-            body = await self._generate_ca(record, namespace, spec.ca, now)
-        if body is None:
-            return state.IssuerRuntime(
-                False,
-                "CASecretMissing",
-                f'CA Secret "{namespace}/{name}" does not exist: create a kubernetes.io/tls '
-                "Secret with tls.crt and tls.key, or set spec.ca.generate",
-            )
-        data = body.get("data") or {}
-        try:
-            authority = pki_ca.load_ca(
-                base64.b64decode(data.get("tls.crt", "")),
-                base64.b64decode(data.get("tls.key", "")),
-                now,
-            )
-        except errors.CAError as err:
-            return state.IssuerRuntime(False, err.reason, f'CA Secret "{namespace}/{name}": {err}')
-        bundle = (authority.root,)
-        return state.IssuerRuntime(
-            True,
-            "CAReady",
-            f"signing with CA {authority.subject}, valid until {authority.not_after.isoformat()}",
-            signer=authority,
-            bundle=bundle,
-            bundle_pem=decode.certificates_to_pem(bundle),
-        )
-
-    async def _generate_ca(
-        self, record: state.IssuerRecord, namespace: str, spec: model.CASpec, now: datetime
-    ) -> dict[str, Any] | None:
-        """Creates the CA Secret from ``spec.ca.generate``; never overwrites an existing one."""
-        generate = spec.generate
-        assert generate is not None  # noqa: S101
-        authority = await asyncio.get_running_loop().run_in_executor(
-            None,
-            pki_ca.generate_root_ca,
-            generate.common_name,
-            generate.duration,
-            issuance.key_spec(generate.private_key),
-            now,
-        )
-        body = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "kubernetes.io/tls",
-            "metadata": {
-                "name": spec.secret_name,
-                "namespace": namespace,
-                "annotations": {"certmint.io/generated-for": f"{record.kind}/{record.name}"},
-            },
-            "data": {
-                "tls.crt": base64.b64encode(
-                    decode.certificates_to_pem((authority.certificate,))
-                ).decode(),
-                "tls.key": base64.b64encode(
-                    keys.private_key_to_pem(authority.private_key)
-                ).decode(),
-            },
-        }
-        try:
-            created: dict[str, Any] = await self.api.create_secret(namespace, body)
-        except kube.ConflictError:
-            return await self.api.get_secret(namespace, spec.secret_name)
-        where = f"{namespace}/{spec.secret_name}"
-        message = f'generated root CA "{generate.common_name}" into Secret "{where}"'
-        self.post_event(record.reference(), "Normal", "CAGenerated", message)
-        return created
+            elif rotated or bundle_changed:
+                # Re-issue every leaf (or refresh every ca.crt), spread out by the rate bound.
+                self.certificates.schedule(certificate_key, self.clock())
 
     async def _write_issuer_status(
-        self, record: state.IssuerRecord, runtime: state.IssuerRuntime, now: datetime
+        self, record: state.IssuerRecord, outcome: authority.Outcome, now: datetime
     ) -> None:
+        runtime = outcome.runtime
+        signer = runtime.signer
         desired: dict[str, Any] = {
             "conditions": [
                 status.condition(
@@ -613,32 +560,88 @@ class Controller:
                 )
             ],
             "ca": None,
-            "trustBundle": None,
+            "rotation": outcome.rotation,
         }
-        signer = runtime.signer
         if signer is not None:
             desired["ca"] = {
                 "subject": signer.subject,
                 "notAfter": status.timestamp(signer.not_after),
                 "fingerprintSHA256": signer.fingerprint_sha256,
             }
-            desired["trustBundle"] = [
-                {
-                    "subject": root.subject.rfc4514_string(),
-                    "notAfter": status.timestamp(root.not_valid_after_utc),
-                    "fingerprintSHA256": decode.fingerprint_sha256(root),
-                    "role": "current",
-                }
-                for root in runtime.bundle
-            ]
+        if runtime.ready:
+            # While not ready the last known bundle is kept: it records the roots still trusted.
+            desired["trustBundle"] = rotation.to_status(outcome.roots) or None
         if status.unchanged(record.status, desired):
             return
-        namespace = record.namespace or None
         try:
-            result = await self.api.patch_status(record.kind, namespace, record.name, desired)
+            result = await self.api.patch_status(
+                record.kind, record.namespace or None, record.name, desired
+            )
         except kube.NotFoundError:
             return
         record.status = result.get("status") or {}
+
+    async def _distribute(self, record: state.IssuerRecord, outcome: authority.Outcome) -> None:
+        """Keeps the trust ConfigMaps (and the ClusterTrustBundle) equal to the bundle."""
+        spec = record.spec
+        if spec is None:
+            return
+        runtime = outcome.runtime
+        digest = runtime.bundle_digest
+        published = self._published.get(record.key)
+        if published is None:
+            existing = await self.api.list_config_maps(
+                distribution.label_selector(record.kind, record.name)
+            )
+            published = {
+                item["metadata"]["namespace"]: (
+                    item["metadata"]["name"],
+                    secret_format.bundle_digest(
+                        (item.get("data") or {}).get(distribution.KEY_PEM, "").encode()
+                    ),
+                )
+                for item in existing
+            }
+            self._published[record.key] = published
+        trust = spec.trust_distribution
+        wanted: set[str] = set()
+        if trust is not None and runtime.bundle_pem:
+            # Namespaces are listed at each issuer resync rather than watched: a new
+            # namespace gets its ConfigMap within one resync interval.
+            namespaces = await self.api.list_namespaces() if not record.namespace else {}
+            wanted = distribution.target_namespaces(trust, record.namespace, namespaces)
+        name = trust.config_map_name if trust else ""
+        for namespace in sorted(wanted):
+            if published.get(namespace) == (name, digest):
+                continue
+            body = distribution.config_map_body(
+                namespace=namespace,
+                name=name,
+                kind=record.kind,
+                issuer_name=record.name,
+                roots=runtime.bundle,
+                bundle_pem=runtime.bundle_pem,
+                sequence=int(self.clock().timestamp()),
+                refresh_hint=min(spec.policy.max_duration / 10, timedelta(minutes=5)),
+            )
+            try:
+                await self.api.apply_config_map(namespace, body)
+            except kube.KubeError as err:
+                if err.status in (403, 404):  # a namespace being deleted refuses new objects
+                    continue
+                raise
+            stale = published.get(namespace)
+            if stale is not None and stale[0] != name:
+                await self.api.delete_config_map(namespace, stale[0])
+            published[namespace] = (name, digest)
+        for namespace in sorted(set(published) - wanted):
+            await self.api.delete_config_map(namespace, published.pop(namespace)[0])
+        publish_cluster_bundle = trust is not None and trust.cluster_trust_bundle
+        if publish_cluster_bundle and self._cluster_bundles.get(record.key) != digest:
+            await self.api.apply_cluster_trust_bundle(
+                distribution.cluster_trust_bundle_body(record.kind, record.name, runtime.bundle_pem)
+            )
+            self._cluster_bundles[record.key] = digest
 
     # Deletion -----------------------------------------------------------------------
     async def delete_secret_of(self, record: state.CertificateRecord) -> None:

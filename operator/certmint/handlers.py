@@ -16,8 +16,8 @@ from typing import Any
 import kopf
 from kubernetes import client
 
+from certmint import authority, model, secret_format, state
 from certmint import controller as controller_module
-from certmint import model, secret_format, state
 
 GROUP, VERSION = "certmint.io", "v1alpha1"
 
@@ -78,6 +78,9 @@ def issuer_record(
         spec=spec,
         spec_error=error,
         status=dict(body.get("status") or {}),
+        rotate_request=str(
+            (metadata.get("annotations") or {}).get(authority.ANNOTATION_ROTATE_REQUEST, "")
+        ),
     )
     if previous is not None:
         # The runtime (loaded CA, bundle) stays until the next reconciliation replaces it.
@@ -113,8 +116,14 @@ def build_registry(
     health: WatchHealth,
     is_leader: Callable[[], bool],
     configuration: client.Configuration,
+    *,
+    cluster_issuers: bool = True,
 ) -> kopf.OperatorRegistry:
-    """Registers the handlers for one operator instance."""
+    """Registers the handlers for one operator instance.
+
+    ``cluster_issuers`` is False when the operator watches chosen namespaces only: its
+    namespaced Roles cannot list a cluster-scoped kind.
+    """
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
@@ -122,7 +131,9 @@ def build_registry(
         return connection_info(configuration)
 
     _certificates(registry, ctl, health, is_leader)
-    _issuers(registry, ctl, health)
+    _issuers(
+        registry, ctl, health, ("issuers", "clusterissuers") if cluster_issuers else ("issuers",)
+    )
     _secrets(registry, ctl, health)
     _service_accounts(registry, ctl, health)
     return registry
@@ -156,10 +167,13 @@ def _certificates(
 
 
 def _issuers(
-    registry: kopf.OperatorRegistry, ctl: controller_module.Controller, health: WatchHealth
+    registry: kopf.OperatorRegistry,
+    ctl: controller_module.Controller,
+    health: WatchHealth,
+    plurals: tuple[str, ...],
 ) -> None:
     store = ctl.store
-    for plural in ("issuers", "clusterissuers"):
+    for plural in plurals:
 
         @kopf.index(GROUP, VERSION, plural, id=f"index_{plural}", registry=registry)
         def index_issuer(body: kopf.Body, plural: str = plural, **_: Any) -> None:

@@ -121,6 +121,64 @@ class Kube:
         except NotFoundError:
             return
 
+    # Namespaces ------------------------------------------------------------------------
+    async def list_namespaces(self) -> dict[str, dict[str, str]]:
+        """Active namespaces and their labels (Terminating ones refuse new objects)."""
+        result: Json = await self._call(self._core.list_namespace)
+        return {
+            item["metadata"]["name"]: dict(item["metadata"].get("labels") or {})
+            for item in result.get("items") or []
+            if (item.get("status") or {}).get("phase") != "Terminating"
+        }
+
+    # ConfigMaps (trust distribution) -------------------------------------------------
+    async def list_config_maps(self, label_selector: str) -> list[Json]:
+        result: Json = await self._call(
+            self._core.list_config_map_for_all_namespaces, label_selector=label_selector
+        )
+        return list(result.get("items") or [])
+
+    async def apply_config_map(self, namespace: str, body: Mapping[str, Any]) -> Json:
+        """Creates a ConfigMap, or replaces the one of that name."""
+        name = body["metadata"]["name"]
+        try:
+            result: Json = await self._call(
+                self._core.create_namespaced_config_map, namespace, body
+            )
+        except ConflictError:
+            result = await self._call(
+                self._core.replace_namespaced_config_map, name, namespace, body
+            )
+        return result
+
+    async def delete_config_map(self, namespace: str, name: str) -> None:
+        try:
+            await self._call(self._core.delete_namespaced_config_map, name, namespace)
+        except NotFoundError:
+            return
+
+    # ClusterTrustBundles ---------------------------------------------------------------
+    async def apply_cluster_trust_bundle(self, body: Mapping[str, Any]) -> Json:
+        """Creates or replaces a certificates.k8s.io/v1beta1 ClusterTrustBundle."""
+        args = ("certificates.k8s.io", "v1beta1", "clustertrustbundles")
+        name = body["metadata"]["name"]
+        try:
+            existing: Json = await self._call(self._custom.get_cluster_custom_object, *args, name)
+        except NotFoundError:
+            created: Json = await self._call(self._custom.create_cluster_custom_object, *args, body)
+            return created
+        replacement = {
+            **body,
+            "metadata": {
+                **body["metadata"],
+                "resourceVersion": existing["metadata"]["resourceVersion"],
+            },
+        }
+        replaced: Json = await self._call(
+            self._custom.replace_cluster_custom_object, *args, name, replacement
+        )
+        return replaced
+
     # ServiceAccounts ----------------------------------------------------------------
     async def service_account_exists(self, namespace: str, name: str) -> bool:
         try:

@@ -7,8 +7,8 @@ Certificate leaves no stale series behind. Nothing here ever sees key material.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from certmint import status
 
 if TYPE_CHECKING:
-    from certmint import handlers, state
+    from certmint import handlers, scheduler, state
 
 ISSUANCE_TOTAL = Counter(
     "certmint_issuance",
@@ -60,10 +60,12 @@ class StoreCollector(Collector):
         store: state.Store,
         health: handlers.WatchHealth,
         is_leader: Callable[[], bool],
+        queues: Mapping[str, scheduler.WorkQueue[Any]] | None = None,
     ) -> None:
         self.store = store
         self.health = health
         self.is_leader = is_leader
+        self.queues = dict(queues or {})
 
     def collect(self) -> Iterator[Metric]:
         labels = ["name", "namespace", "issuer_name", "issuer_kind"]
@@ -144,3 +146,21 @@ class StoreCollector(Collector):
         )
         synced.add_metric([], 1.0 if self.health.synced else 0.0)
         yield synced
+        if self.queues:
+            yield from self._queues()
+
+    def _queues(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            "certmint_workqueue_depth",
+            "Keys waiting for a worker, by queue.",
+            labels=["queue"],
+        )
+        scheduled = GaugeMetricFamily(
+            "certmint_workqueue_scheduled",
+            "Keys with a reconciliation scheduled for later (renewals, retries), by queue.",
+            labels=["queue"],
+        )
+        for name, queue in sorted(self.queues.items()):
+            depth.add_metric([name], float(len(queue)))
+            scheduled.add_metric([name], float(queue.scheduled))
+        yield from (depth, scheduled)

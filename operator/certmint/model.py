@@ -35,6 +35,8 @@ MIN_DURATION_FLOOR: Final = timedelta(minutes=1)
 DEFAULT_DURATION: Final = timedelta(hours=24)
 DEFAULT_MAX_DURATION: Final = timedelta(hours=168)
 DEFAULT_CA_DURATION: Final = timedelta(hours=87600)
+DEFAULT_PREPARE_BEFORE_PERCENTAGE: Final = 50
+DEFAULT_ACTIVATE_BEFORE_PERCENTAGE: Final = 17
 #: Parsed durations longer than this are refused as typos.
 MAX_PARSED_DURATION: Final = timedelta(days=36500)
 DEFAULT_TRUST_DOMAIN: Final = "cluster.local"
@@ -1155,6 +1157,11 @@ class GenerateSpec:
     common_name: str
     duration: timedelta = DEFAULT_CA_DURATION
     private_key: PrivateKeySpec = PrivateKeySpec()
+    #: Prepare the next root when this share of the CA's lifetime remains.
+    prepare_before_percentage: int = 50
+    #: Sign with the next root when this share remains (and the longest leaf lifetime
+    #: has passed since prepare).
+    activate_before_percentage: int = 17
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1339,11 +1346,35 @@ def _parse_ca(value: object, issuer_name: str) -> CASpec:
             private_key=_parse_private_key(
                 generate_raw.get("privateKey"), f"{generate_field}.privateKey"
             ),
+            **_parse_rotation(generate_raw.get("rotation"), f"{generate_field}.rotation"),
         )
     return CASpec(
         secret_name=_kubernetes_name(raw.get("secretName"), f"{field}.secretName"),
         generate=generate,
     )
+
+
+def _parse_rotation(value: object, field: str) -> dict[str, int]:
+    raw = _mapping(value or {}, field)
+    percentages = {
+        "prepare_before_percentage": _integer(
+            raw.get("prepareBeforePercentage"), f"{field}.prepareBeforePercentage"
+        )
+        or DEFAULT_PREPARE_BEFORE_PERCENTAGE,
+        "activate_before_percentage": _integer(
+            raw.get("activateBeforePercentage"), f"{field}.activateBeforePercentage"
+        )
+        or DEFAULT_ACTIVATE_BEFORE_PERCENTAGE,
+    }
+    for name, percentage in percentages.items():
+        if not 1 <= percentage <= 99:
+            camel = "".join(w.title() if i else w for i, w in enumerate(name.split("_")))
+            raise SpecError(f"{field}.{camel}", f"{percentage} is not between 1 and 99")
+    if percentages["activate_before_percentage"] >= percentages["prepare_before_percentage"]:
+        raise SpecError(
+            f"{field}.activateBeforePercentage", "must be below prepareBeforePercentage"
+        )
+    return percentages
 
 
 def _parse_trust_domain(value: object) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import signal
 import socket
 import uuid
 from collections.abc import Callable, Sequence
@@ -74,6 +75,20 @@ async def serve_metrics(address: str, port: int, alive: Callable[[], bool]) -> w
     return runner
 
 
+async def stop_on_signal(ready: asyncio.Event) -> None:
+    """Returns on SIGTERM or SIGINT, taking the signals over from kopf once it has started.
+
+    kopf's own shutdown waits up to 5 s for the tasks it did not start (the workers, metrics
+    connections) while the Lease is still renewed; ending the run here releases it at once.
+    """
+    await ready.wait()  # kopf installs its handlers before it reports ready
+    received = asyncio.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(number, received.set)
+    await received.wait()
+    log.info("stopping: releasing the leadership")
+
+
 async def run(options: Options) -> None:
     """Runs the operator until SIGINT/SIGTERM or a fatal error."""
     settings = options.settings
@@ -92,11 +107,20 @@ async def run(options: Options) -> None:
         retry_period=max(options.lease_duration / 7.5, 0.5),
     )
     health = handlers.WatchHealth()
-    registry = handlers.build_registry(ctl, health, elector.is_leader, configuration)
+    registry = handlers.build_registry(
+        ctl, health, elector.is_leader, configuration, cluster_issuers=not options.namespaces
+    )
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
-    prometheus_client.REGISTRY.register(metrics.StoreCollector(store, health, elector.is_leader))
+    prometheus_client.REGISTRY.register(
+        metrics.StoreCollector(
+            store,
+            health,
+            elector.is_leader,
+            queues={"certificates": ctl.certificates, "issuers": ctl.issuers},
+        )
+    )
     ready = asyncio.Event()
-    stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
     operator = kopf.operator(
         registry=registry,
         settings=kopf_settings(),
@@ -110,6 +134,7 @@ async def run(options: Options) -> None:
         asyncio.create_task(operator, name="kopf"),
         asyncio.create_task(ctl.run_workers(elector.is_leader, elector.leading), name="workers"),
         asyncio.create_task(elector.run(), name="leader-election"),
+        asyncio.create_task(stop_on_signal(ready), name="signals"),
     ]
     server = await serve_metrics(
         options.metrics_address,
@@ -123,8 +148,7 @@ async def run(options: Options) -> None:
             if not task.cancelled() and task.exception() is not None:
                 log.error("%s stopped: %r", task.get_name(), task.exception())
     finally:
-        if not stop.done():
-            stop.set_result(None)
+        stop.set()
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -110,6 +110,7 @@ class IssuerRecord:
     spec: model.IssuerSpec | None
     spec_error: model.SpecError | None
     status: Mapping[str, Any]
+    rotate_request: str = ""
     runtime: IssuerRuntime = NOT_RECONCILED
     failed_attempts: int = 0
     next_check: datetime | None = None

@@ -7,6 +7,7 @@ is reused and left running; one this session started is stopped at the end.
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 import sys
 import uuid
@@ -23,6 +24,8 @@ from tests.integration.support import OperatorProcess
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CLUSTER = [sys.executable, str(ROOT / "hack" / "cluster.py")]
+#: Where the control plane keeps its state; set it to run several clusters side by side.
+LOCAL = Path(os.environ.get("CERTMINT_LOCAL_DIR", ROOT / ".local"))
 
 
 class Kubectl(Protocol):
@@ -47,7 +50,7 @@ def kubeconfig_path() -> Iterator[Path]:
     already_running = subprocess.run([*CLUSTER, "status"], capture_output=True, check=False)
     if already_running.returncode != 0:
         subprocess.run([*CLUSTER, "up"], check=True)
-    yield ROOT / ".local" / "kubeconfig"
+    yield LOCAL / "kubeconfig"
     if already_running.returncode != 0:
         subprocess.run([*CLUSTER, "down"], check=False)
 

@@ -115,12 +115,11 @@ def _ca_extensions(
     return extensions
 
 
-def generate_root_ca(
+def generate_root_ca(  # noqa: PLR0917  # positional signature fixed by the PKI API (issue #3)
     common_name: str,
     duration: datetime.timedelta,
     key_spec: keys.KeySpec,
     now: datetime.datetime,
-    *,
     path_length: int | None = None,
     permitted_dns_domains: Sequence[str] = (),
 ) -> CertificateAuthority:
@@ -217,13 +216,12 @@ def child_path_length(parent: CertificateAuthority, requested: int | None) -> in
     return requested
 
 
-def issue_intermediate_ca(
+def issue_intermediate_ca(  # noqa: PLR0917  # positional signature fixed by the PKI API
     parent: CertificateAuthority,
     common_name: str,
     duration: datetime.timedelta,
     key_spec: keys.KeySpec,
     now: datetime.datetime,
-    *,
     path_length: int | None = None,
 ) -> CertificateAuthority:
     """Issue an intermediate CA with a fresh key under ``parent``.

@@ -331,7 +331,8 @@ def issue(
         PKIError: A bad request (see `validate`), a self-signing key that does not match
             ``request.public_key`` (``privateKey``), or a self-signed request without a
             subject (``commonName``).
-        CAError: ``CAExpired`` when the CA cannot sign at ``now``.
+        CAError: ``CAExpired`` when the CA cannot sign at ``now``; ``CAInvalid`` when the
+            CA only becomes valid after the certificate would end (clock trouble).
     """
     prepared = _prepare(request)
     issuer = _issuer_for(signer, request, prepared.subject, now)
@@ -340,6 +341,12 @@ def issue(
     not_before = building.whole_seconds(now - building.NOT_BEFORE_BACKDATE)
     if issuer.earliest_not_before is not None:
         not_before = max(not_before, issuer.earliest_not_before)
+    if not_after <= not_before:
+        raise errors.CAError(
+            "tls.crt",
+            f"the CA is only valid from {not_before.isoformat()}, after this certificate "
+            f"would end ({not_after.isoformat()}); check the clocks",
+        )
     blueprint = building.Blueprint(
         subject=prepared.subject,
         issuer=issuer.name,

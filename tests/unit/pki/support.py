@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
+from typing import Any
 
 from cryptography import x509
 
@@ -62,14 +63,14 @@ class Pki:
             self.now,
         )
 
-    def request(self, algorithm: str = "ECDSA P-256", **changes: object) -> issuing.LeafRequest:
+    def request(self, algorithm: str = "ECDSA P-256", /, **changes: Any) -> issuing.LeafRequest:
         """A valid workload request; keyword arguments replace fields."""
         base = issuing.LeafRequest(
             public_key=self.key(algorithm).public_key(),
             duration=datetime.timedelta(hours=1),
             spiffe_id=IDENTITY,
         )
-        return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+        return dataclasses.replace(base, **changes)
 
 
 def craft(

@@ -309,6 +309,18 @@ def test_a_leaf_never_starts_before_its_ca(pki: Pki) -> None:
     assert certificate.not_valid_before_utc == root.not_before
 
 
+def test_a_ca_not_yet_valid_for_the_whole_lifetime_signs_nothing(pki: Pki) -> None:
+    root = pki.root("ECDSA P-256")
+    early = root.not_before - datetime.timedelta(hours=2)
+    with pytest.raises(errors.CAError) as caught:
+        issuing.issue(pki.request(), root, early)
+    assert (caught.value.reason, caught.value.field) == ("CAInvalid", "tls.crt")
+    assert caught.value.message == (
+        f"the CA is only valid from {root.not_before.isoformat()}, after this certificate "
+        f"would end ({(early + HOUR).isoformat()}); check the clocks"
+    )
+
+
 def test_an_expired_ca_signs_nothing(pki: Pki) -> None:
     root = pki.root("ECDSA P-256")
     with pytest.raises(errors.CAError) as caught:

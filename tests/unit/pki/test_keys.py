@@ -110,7 +110,7 @@ def _encrypted(key: keys.PrivateKey) -> bytes:
 
 
 def _unsupported_curve() -> bytes:
-    return keys.private_key_to_pem(ec.generate_private_key(ec.SECP521R1()))  # type: ignore[arg-type]
+    return keys.private_key_to_pem(ec.generate_private_key(ec.SECP521R1()))
 
 
 def _ed448() -> bytes:

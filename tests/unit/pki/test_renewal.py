@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -65,11 +66,11 @@ SECOND = datetime.timedelta(seconds=1)
     ],
 )
 def test_renewal_time_without_jitter(
-    lifetime: datetime.timedelta, settings: dict[str, object], expected_offset: datetime.timedelta
+    lifetime: datetime.timedelta, settings: dict[str, Any], expected_offset: datetime.timedelta
 ) -> None:
     moment = renewal.renewal_time(
         T0, T0 + lifetime, jitter_seed="ns/name", jitter_fraction=0.0, **settings
-    )  # type: ignore[arg-type]
+    )
     assert moment == T0 + expected_offset
 
 
