@@ -50,8 +50,9 @@ test-unit: venv ## Only the fast unit tests
 run: tools ## Run the operator against $$KUBECONFIG, or a local control plane started for you
 	@if [ -z "$${KUBECONFIG:-}" ]; then $(MAKE) --no-print-directory cluster-up; fi; \
 	export KUBECONFIG="$${KUBECONFIG:-$(KUBECONFIG_LOCAL)}"; \
-	$(BIN)/kubectl apply -f crds/ && \
+	$(BIN)/kubectl apply --server-side --force-conflicts -f crds/ && \
 	$(BIN)/kubectl wait --for=condition=Established --timeout=60s -f crds/ && \
+	$(BIN)/kubectl apply -f deploy/namespace.yaml && \
 	$(BIN)/kubectl apply -f examples/ && \
 	exec $(BIN)/certmint run -A
 

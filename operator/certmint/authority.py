@@ -34,6 +34,10 @@ ANNOTATION_PREPARED_AT = "certmint.io/prepared-at"
 ANNOTATION_ACTIVATE_AFTER = "certmint.io/activate-after"
 ANNOTATION_ROTATION_REASON = "certmint.io/rotation-reason"
 ANNOTATION_ROTATE_REQUEST = "certmint.io/rotate-requested-at"
+#: With a rotate request: "true" activates at once and distrusts every older root.
+ANNOTATION_ROTATE_EMERGENCY = "certmint.io/rotate-emergency"
+#: On a CA Secret promoted by an emergency rotation: older roots are not kept.
+ANNOTATION_DISTRUSTS_OLDER = "certmint.io/distrusts-older-roots"
 
 Event = tuple[str, str, str]  # type, reason, message
 
@@ -136,9 +140,13 @@ class Authority:
         known = rotation.from_status(record.status.get("trustBundle") or ())
         previous = rotation.live_previous(known, now)
         known_current = next((root for root in known if root.role == "current"), None)
-        if known_current is not None and decode.fingerprint_sha256(
-            known_current.certificate
-        ) != decode.fingerprint_sha256(current.root):
+        distrusted = _annotations(main).get(ANNOTATION_DISTRUSTS_OLDER) == "true"
+        if (
+            known_current is not None
+            and not distrusted
+            and decode.fingerprint_sha256(known_current.certificate)
+            != decode.fingerprint_sha256(current.root)
+        ):
             until = rotation.retain_until(known_current.certificate, now, longest_leaf)
             previous.append(rotation.Root("previous", known_current.certificate, until))
             events.append(self._rotated_event(current, until))
@@ -328,7 +336,8 @@ class Authority:
             generate.activate_before_percentage,
             requested=False,
         )
-        if now < activate_after:
+        emergency = requested and record.rotate_emergency
+        if now < activate_after and not emergency:
             schedule = {
                 "phase": "Prepared",
                 "reason": schedule_annotations.get(ANNOTATION_ROTATION_REASON, "Scheduled"),
@@ -337,14 +346,41 @@ class Authority:
             }
             return next_ca, schedule, current, main
 
-        main = await self._activate(namespace, name, main, next_body)
+        main = await self._activate(
+            namespace,
+            name,
+            main,
+            next_body,
+            satisfies=request if requested else None,
+            emergency=emergency,
+        )
+        if emergency:
+            # The old key may be compromised: no root older than the new one stays trusted.
+            previous.clear()
+            events.append(
+                (
+                    "Warning",
+                    "CARotatedEmergency",
+                    f"emergency rotation: now signing with CA {next_ca.subject} "
+                    f"({next_ca.fingerprint_sha256[:16]}); older roots are no longer trusted "
+                    "and every leaf is re-issued",
+                )
+            )
+            return None, None, next_ca, main
         until = rotation.retain_until(current.root, now, longest_leaf)
         previous.append(rotation.Root("previous", current.root, until))
         events.append(self._rotated_event(next_ca, until))
         return None, None, next_ca, main
 
     async def _activate(
-        self, namespace: str, name: str, main: dict[str, Any], next_body: dict[str, Any]
+        self,
+        namespace: str,
+        name: str,
+        main: dict[str, Any],
+        next_body: dict[str, Any],
+        *,
+        satisfies: str | None,
+        emergency: bool = False,
     ) -> dict[str, Any]:
         """Switches signing to the next CA: keep the old key, promote next, clean up.
 
@@ -364,7 +400,12 @@ class Authority:
             **main,
             "metadata": {
                 **main["metadata"],
-                "annotations": {**_annotations(main), **_annotations(next_body)},
+                "annotations": {
+                    **_annotations(main),
+                    **_annotations(next_body),
+                    **({ANNOTATION_ROTATE_REQUEST: satisfies} if satisfies else {}),
+                    ANNOTATION_DISTRUSTS_OLDER: "true" if emergency else "false",
+                },
             },
             "data": dict(next_body.get("data") or {}),
         }

@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true") if name == "status" else None
     rotate = commands.add_parser("rotate-ca", help="start a CA rotation now")
     rotate.add_argument("issuer", help="NAMESPACE/ISSUER for an Issuer, or CLUSTERISSUER")
+    rotate.add_argument(
+        "--emergency",
+        action="store_true",
+        help="activate at once and stop trusting every older root (a compromised key)",
+    )
     return parser
 
 
@@ -206,12 +211,13 @@ def command_rotate_ca(args: argparse.Namespace) -> int:
         )
         return 1
     requested = status.timestamp(datetime.now(UTC))
-    asyncio.run(
-        api.patch_annotations(
-            kind, namespace or None, name, {authority.ANNOTATION_ROTATE_REQUEST: requested}
-        )
-    )
-    print(f"requested a CA rotation of {where} at {requested}: prepare now, activate when safe")
+    annotations = {
+        authority.ANNOTATION_ROTATE_REQUEST: requested,
+        authority.ANNOTATION_ROTATE_EMERGENCY: "true" if args.emergency else "false",
+    }
+    asyncio.run(api.patch_annotations(kind, namespace or None, name, annotations))
+    when = "now, distrusting older roots" if args.emergency else "when safe"
+    print(f"requested a CA rotation of {where} at {requested}: prepare now, activate {when}")
     return 0
 
 

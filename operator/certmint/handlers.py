@@ -63,6 +63,7 @@ def issuer_record(
 ) -> state.IssuerRecord:
     """Parses an Issuer or ClusterIssuer body, keeping the runtime state already known."""
     metadata = body.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
     spec: model.IssuerSpec | None = None
     error: model.SpecError | None = None
     try:
@@ -78,9 +79,8 @@ def issuer_record(
         spec=spec,
         spec_error=error,
         status=dict(body.get("status") or {}),
-        rotate_request=str(
-            (metadata.get("annotations") or {}).get(authority.ANNOTATION_ROTATE_REQUEST, "")
-        ),
+        rotate_request=str(annotations.get(authority.ANNOTATION_ROTATE_REQUEST, "")),
+        rotate_emergency=annotations.get(authority.ANNOTATION_ROTATE_EMERGENCY) == "true",
     )
     if previous is not None:
         # The runtime (loaded CA, bundle) stays until the next reconciliation replaces it.

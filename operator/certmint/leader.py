@@ -108,6 +108,13 @@ class LeaderElector:
             while True:
                 try:
                     renewed = await self._try_acquire_or_renew()
+                except kube.NotFoundError:
+                    log.warning(
+                        "leader election: namespace %s does not exist; create it "
+                        "(kubectl apply -f deploy/namespace.yaml) or set CERTMINT_NAMESPACE",
+                        self.namespace,
+                    )
+                    renewed = False
                 except kube.KubeError as err:
                     log.warning("leader election: %s", err)
                     renewed = False

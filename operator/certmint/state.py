@@ -111,6 +111,7 @@ class IssuerRecord:
     spec_error: model.SpecError | None
     status: Mapping[str, Any]
     rotate_request: str = ""
+    rotate_emergency: bool = False
     runtime: IssuerRuntime = NOT_RECONCILED
     failed_attempts: int = 0
     next_check: datetime | None = None

@@ -242,7 +242,7 @@ def test_a_generated_ca_rotates_by_itself_without_a_failed_handshake(
     # ca.crt follows the issuer's bundle (by now the first root may have expired and
     # left it, and the short-lived new CA may be preparing its own successor).
     def ca_crt_matches_the_bundle() -> bool:
-        bundle = {fp for fps in roots(issuer_body(kube, namespace)).values() for fp in fps}
+        bundle = {fp for fps in roles(issuer_body(kube, namespace)).values() for fp in fps}
         secret = read_secret(kube, namespace, "api-tls")
         return secret is not None and next_root in bundle and bundle_fingerprints(secret) == bundle
 
@@ -449,3 +449,46 @@ def test_trust_bundles_follow_namespaces_and_the_selector(
     wait_until(
         lambda: trust_config_map(kube, late) is None, what="the ConfigMap to leave the old one"
     )
+
+
+def test_an_emergency_rotation_distrusts_the_old_root_at_once(
+    kube: client.ApiClient, namespace: str, kubeconfig_path: Path
+) -> None:
+    create(
+        kube,
+        {
+            "kind": "Issuer",
+            "metadata": {"name": "ca", "namespace": namespace},
+            "spec": {
+                "ca": {"secretName": "ca", "generate": {"commonName": "compromised root"}},
+                "policy": {"maxDuration": "1h"},
+            },
+        },
+    )
+    workload_certificate(kube, namespace, "api", duration="1h")
+    old_root = wait_for_condition(kube, namespace, "api")["status"]["issuerFingerprint"]
+
+    result = subprocess.run(
+        [str(BIN / "certmint"), "--kubeconfig", str(kubeconfig_path), "rotate-ca",
+         "--emergency", f"{namespace}/ca"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+    new_root = wait_until(
+        lambda: (
+            (fp := issuer_body(kube, namespace)["status"]["ca"]["fingerprintSHA256"]) != old_root
+            and fp
+        ),
+        what="the emergency activation",
+    )
+    assert roles(issuer_body(kube, namespace)) == {"current": [new_root]}
+    wait_for_condition(
+        kube, namespace, "api", where=lambda b: b["status"].get("issuerFingerprint") == new_root
+    )
+    wait_until(
+        lambda: bundle_fingerprints(read_secret(kube, namespace, "api-tls")) == {new_root},
+        what="ca.crt without the distrusted root",
+    )
+    assert read_secret(kube, namespace, "ca-previous") is not None  # the old key, for forensics
+    assert "CARotatedEmergency" in {e.reason for e in events_for(kube, namespace, "ca")}

@@ -182,7 +182,9 @@ async def test_a_key_added_while_it_is_processed_runs_once_more_afterwards() -> 
         ),
     ],
 )
-def test_schedule_bookkeeping(change: object, due: datetime | None, scheduled: int) -> None:
+def test_schedule_bookkeeping(
+    change: Callable[[scheduler.WorkQueue[str]], object], due: datetime | None, scheduled: int
+) -> None:
     queue: scheduler.WorkQueue[str] = scheduler.WorkQueue(rate=1, burst=1)
 
     change(queue)
