@@ -58,7 +58,7 @@ run: tools ## Run the operator against $$KUBECONFIG, or a local control plane st
 
 bench: tools ## The scale benchmark (N certificates, default 1000); writes bench/results.json
 	@$(MAKE) --no-print-directory cluster-up
-	$(BIN)/python bench/run.py --n $(N) --kubeconfig $(KUBECONFIG_LOCAL)
+	$(BIN)/python bench/run.py --n $(N) --kubeconfig "$${CERTMINT_LOCAL_DIR:-$(CURDIR)/.local}/kubeconfig" $(BENCH_ARGS)
 
 clean: cluster-down ## Remove the venv and local state (the binary cache in ~/.cache/certmint stays)
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -36,6 +36,9 @@ from certmint.pki import decode, errors, issuing, keys, renewal
 
 log = logging.getLogger("certmint.controller")
 
+#: Issuers reconciled concurrently (a new leader re-reads every CA before it issues).
+ISSUER_WORKERS = 4
+
 CertificateQueue = scheduler.WorkQueue[state.ObjectKey]
 IssuerQueue = scheduler.WorkQueue[state.IssuerKey]
 
@@ -78,8 +81,11 @@ def _log_fields(record: state.CertificateRecord, reason: str) -> dict[str, Any]:
 
 
 def _issuer_log_fields(record: state.IssuerRecord, reason: str) -> dict[str, Any]:
-    where = f"{record.namespace}/" if record.namespace else ""
-    return {"issuer": f"{record.kind}/{where}{record.name}", "reason": reason}
+    return {
+        "namespace": record.namespace,
+        "issuer": f"{record.kind}/{record.name}",
+        "reason": reason,
+    }
 
 
 def _issuer_labels(record: state.CertificateRecord) -> tuple[str, str]:
@@ -482,6 +488,8 @@ class Controller:
             )
         previous = record.runtime
         record.runtime = outcome.runtime
+        if previous is state.NOT_RECONCILED:
+            metrics.initialize_issuer_series(record.name, record.kind)
         await self._write_issuer_status(record, outcome, now)
         for type_, reason, message in outcome.events:
             self.post_event(record.reference(), type_, reason, message)
@@ -591,7 +599,8 @@ class Controller:
         published = self._published.get(record.key)
         if published is None:
             existing = await self.api.list_config_maps(
-                distribution.label_selector(record.kind, record.name)
+                distribution.label_selector(record.kind, record.name),
+                namespace=record.namespace,  # an Issuer publishes in its own namespace only
             )
             published = {
                 item["metadata"]["namespace"]: (
@@ -663,6 +672,24 @@ class Controller:
             extra=_log_fields(record, "Deleted"),
         )
 
+    async def sweep_orphaned_secrets(self) -> None:
+        """Deletes Secrets whose Delete-policy Certificate went away while nobody led.
+
+        Only Secrets certmint issued (labelled), annotated ``Delete``, whose Certificate is
+        absent from a fully synced store.
+        """
+        for (namespace, name), secret in list(self.store.secrets.items()):
+            policy_ = secret.annotations.get(secret_format.ANNOTATION_DELETION_POLICY)
+            if secret.owner is None or policy_ != "Delete":
+                continue
+            if (namespace, secret.owner) in self.store.certificates:
+                continue
+            await self.api.delete_secret(namespace, name, uid=secret.uid)
+            log.info(
+                "deleted Secret %s: its Certificate %s is gone", name, secret.owner,
+                extra={"namespace": namespace, "certificate": secret.owner, "reason": "Deleted"},
+            )  # fmt: skip
+
     # Workers ------------------------------------------------------------------------
     async def run_workers(self, is_leader: Callable[[], bool], leading: asyncio.Event) -> None:
         """Runs the timers and worker pools until cancelled; only the leader acts."""
@@ -685,6 +712,7 @@ class Controller:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.certificates.run_timer())
             group.create_task(self.issuers.run_timer())
-            group.create_task(work(self.issuers, self.reconcile_issuer))
+            for _ in range(ISSUER_WORKERS):
+                group.create_task(work(self.issuers, self.reconcile_issuer))
             for _ in range(self.settings.workers):
                 group.create_task(work(self.certificates, self.reconcile_certificate))

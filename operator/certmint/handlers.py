@@ -9,6 +9,7 @@ objects: no finalizers, no progress annotations.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,7 +28,20 @@ class WatchHealth:
 
     def __init__(self) -> None:
         self.last_event: dict[str, float] = {}
-        self.synced = False
+        self._synced = asyncio.Event()
+
+    @property
+    def synced(self) -> bool:
+        """Whether kopf has delivered the initial listings of all watched kinds."""
+        return self._synced.is_set()
+
+    @synced.setter
+    def synced(self, value: bool) -> None:
+        if value:
+            self._synced.set()
+
+    async def wait_synced(self) -> None:
+        await self._synced.wait()
 
     def seen(self, resource: str) -> None:
         self.last_event[resource] = time.monotonic()

@@ -8,6 +8,7 @@ API errors are mapped to three exceptions the controller understands.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,8 @@ Json = dict[str, Any]
 GROUP = "certmint.io"
 VERSION = "v1alpha1"
 PLURALS = {"Certificate": "certificates", "Issuer": "issuers", "ClusterIssuer": "clusterissuers"}
+#: Distinct Events remembered for aggregation; the oldest are forgotten first.
+EVENT_MEMORY = 4096
 
 
 class KubeError(Exception):
@@ -75,6 +78,10 @@ class Kube:
         self._custom = client.CustomObjectsApi(api_client)
         self._coordination = client.CoordinationV1Api(api_client)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube")
+        #: Events posted, by (namespace, object uid, type, reason, message) -> (name, count).
+        self._events: collections.OrderedDict[tuple[str, ...], tuple[str, int]] = (
+            collections.OrderedDict()
+        )
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -132,10 +139,16 @@ class Kube:
         }
 
     # ConfigMaps (trust distribution) -------------------------------------------------
-    async def list_config_maps(self, label_selector: str) -> list[Json]:
-        result: Json = await self._call(
-            self._core.list_config_map_for_all_namespaces, label_selector=label_selector
-        )
+    async def list_config_maps(self, label_selector: str, namespace: str = "") -> list[Json]:
+        """ConfigMaps in one namespace, or in all ("", which needs cluster-wide rights)."""
+        if namespace:
+            result: Json = await self._call(
+                self._core.list_namespaced_config_map, namespace, label_selector=label_selector
+            )
+        else:
+            result = await self._call(
+                self._core.list_config_map_for_all_namespaces, label_selector=label_selector
+            )
         return list(result.get("items") or [])
 
     async def apply_config_map(self, namespace: str, body: Mapping[str, Any]) -> Json:
@@ -244,11 +257,27 @@ class Kube:
     ) -> None:
         """Posts a core/v1 Event about ``involved`` (a minimal object reference body).
 
+        The same Event again (same object, type, reason and message) raises the ``count``
+        and ``lastTimestamp`` of the one already posted instead of creating another, as
+        client-go's event recorder does: a retry loop shows as one Event "(x5 over 40s)".
         Events about cluster-scoped objects go to the ``default`` namespace, as kubectl
         and kopf do.
         """
         metadata = involved["metadata"]
         namespace = metadata.get("namespace") or "default"
+        message = message[:1024]
+        identity = (namespace, str(metadata.get("uid") or metadata["name"]), type_, reason, message)
+        if (posted := self._events.get(identity)) is not None:
+            name, count = posted
+            patch = {"count": count + 1, "lastTimestamp": now}
+            try:
+                await self._call(self._core.patch_namespaced_event, name, namespace, patch)
+            except NotFoundError:
+                pass  # the API server dropped it (Events live about an hour): post it anew
+            else:
+                self._events[identity] = (name, count + 1)
+                self._events.move_to_end(identity)
+                return
         body = {
             "apiVersion": "v1",
             "kind": "Event",
@@ -262,14 +291,17 @@ class Kube:
             },
             "type": type_,
             "reason": reason,
-            "message": message[:1024],
+            "message": message,
             "source": {"component": "certmint"},
             "reportingComponent": "certmint.io/operator",
             "firstTimestamp": now,
             "lastTimestamp": now,
             "count": 1,
         }
-        await self._call(self._core.create_namespaced_event, namespace, body)
+        created: Json = await self._call(self._core.create_namespaced_event, namespace, body)
+        self._events[identity] = (str(created["metadata"]["name"]), 1)
+        while len(self._events) > EVENT_MEMORY:
+            self._events.popitem(last=False)
 
     # Leases (leader election) --------------------------------------------------------
     async def get_lease(self, namespace: str, name: str) -> Json | None:

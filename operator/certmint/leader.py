@@ -54,6 +54,8 @@ class LeaderElector:
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
         self.leading = asyncio.Event()
+        self.following = asyncio.Event()
+        self.following.set()
         self.transitions = 0
 
     def is_leader(self) -> bool:
@@ -124,9 +126,11 @@ class LeaderElector:
                         self.transitions += 1
                         log.info("became the leader (%s)", self.identity)
                         self.leading.set()
+                        self.following.clear()
                 elif self.leading.is_set() and not self.is_leader():
                     log.warning("lost the leadership (%s)", self.identity)
                     self.leading.clear()
+                    self.following.set()
                 await asyncio.sleep(self.retry_period)
         finally:
             await self._release()
@@ -136,6 +140,7 @@ class LeaderElector:
             return
         self._last_renewal = None
         self.leading.clear()
+        self.following.set()
         try:
             lease = await self.api.get_lease(self.namespace, self.name)
             if lease and (lease.get("spec") or {}).get("holderIdentity") == self.identity:

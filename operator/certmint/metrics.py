@@ -7,7 +7,7 @@ Certificate leaves no stale series behind. Nothing here ever sees key material.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram
@@ -37,6 +37,19 @@ POLICY_DENIALS = Counter(
 )
 
 CONDITION_VALUES = ("True", "False", "Unknown")
+
+
+def initialize_series(denial_reasons: Iterable[str]) -> None:
+    """Creates the denial series at zero, so ``rate()`` sees the first denial."""
+    for reason in denial_reasons:
+        POLICY_DENIALS.labels(reason=reason)
+
+
+def initialize_issuer_series(issuer_name: str, issuer_kind: str) -> None:
+    """Creates an issuer's issuance series at zero, so ``rate()`` sees the first event."""
+    for result in ("success", "failure", "denied"):
+        ISSUANCE_TOTAL.labels(issuer_name=issuer_name, issuer_kind=issuer_kind, result=result)
+    ISSUANCE_DURATION.labels(issuer_name=issuer_name, issuer_kind=issuer_kind)
 
 
 def observe_issuance(

@@ -16,7 +16,17 @@ import prometheus_client
 from aiohttp import web
 from kubernetes import client
 
-from certmint import controller, handlers, kube, leader, metrics, secret_format, state
+from certmint import (
+    controller,
+    handlers,
+    kopf_patches,
+    kube,
+    leader,
+    metrics,
+    policy,
+    secret_format,
+    state,
+)
 
 log = logging.getLogger("certmint.run")
 
@@ -89,6 +99,20 @@ async def stop_on_signal(ready: asyncio.Event) -> None:
     log.info("stopping: releasing the leadership")
 
 
+async def sweep_on_leadership(
+    ctl: controller.Controller, elector: leader.LeaderElector, health: handlers.WatchHealth
+) -> None:
+    """Each time this replica becomes the leader, deletes Secrets orphaned meanwhile."""
+    while True:
+        await elector.leading.wait()
+        await health.wait_synced()  # the store must hold every Certificate first
+        try:
+            await ctl.sweep_orphaned_secrets()
+        except kube.KubeError as err:
+            log.warning("orphaned Secret sweep failed: %s", err)
+        await elector.following.wait()
+
+
 async def run(options: Options) -> None:
     """Runs the operator until SIGINT/SIGTERM or a fatal error."""
     settings = options.settings
@@ -119,6 +143,8 @@ async def run(options: Options) -> None:
             queues={"certificates": ctl.certificates, "issuers": ctl.issuers},
         )
     )
+    metrics.initialize_series(policy.REASONS)
+    kopf_patches.install()  # start-up linear, not quadratic, in the number of objects
     ready = asyncio.Event()
     stop = asyncio.Event()
     operator = kopf.operator(
@@ -134,6 +160,7 @@ async def run(options: Options) -> None:
         asyncio.create_task(operator, name="kopf"),
         asyncio.create_task(ctl.run_workers(elector.is_leader, elector.leading), name="workers"),
         asyncio.create_task(elector.run(), name="leader-election"),
+        asyncio.create_task(sweep_on_leadership(ctl, elector, health), name="orphan-sweeper"),
         asyncio.create_task(stop_on_signal(ready), name="signals"),
     ]
     server = await serve_metrics(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import collections
-import itertools
 import json
 import re
 import statistics
@@ -55,6 +54,11 @@ PUNCTUALITY: list[tuple[float, float | None]] = []
 ISSUED_LINE = re.compile(
     r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO +certmint\.controller: "
     r"issued serial \w+ \(revision (?P<revision>\d+)\).* "
+    r"\[namespace=(?P<namespace>\S+) certificate=(?P<name>\S+) "
+)
+FAILED_LINE = re.compile(
+    r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) WARNING certmint\.controller: "
+    r"issuance attempt (?P<attempt>\d+) failed: .* "
     r"\[namespace=(?P<namespace>\S+) certificate=(?P<name>\S+) "
 )
 
@@ -614,12 +618,25 @@ def test_renewals_that_fell_due_while_the_operator_was_down_respect_the_rate_bou
 
 
 # Failure backoff ----------------------------------------------------------------------
+def failed_attempts_in_log(log: str, namespace: str, name: str) -> dict[int, datetime]:
+    """When the operator logged each failed issuance attempt of a Certificate (ms)."""
+    found = {}
+    for line in log.splitlines():
+        match = FAILED_LINE.match(line)
+        if match and (match["namespace"], match["name"]) == (namespace, name):
+            at = datetime.strptime(match["at"], "%Y-%m-%d %H:%M:%S,%f").astimezone(UTC)
+            found.setdefault(int(match["attempt"]), at)
+    return found
+
+
 def test_without_its_ca_secret_retries_back_off_and_issuance_recovers(
-    kube: client.ApiClient, namespace: str, kubeconfig_path: Path
+    kube: client.ApiClient,
+    namespace: str,
+    kubeconfig_path: Path,
+    running_operator: OperatorProcess,
 ) -> None:
     core = client.CoreV1Api(kube)
-    secret = ca_secret(namespace)
-    core.create_namespaced_secret(namespace, secret)
+    core.create_namespaced_secret(namespace, ca_secret(namespace))
     ca_issuer(kube, namespace, generate=False)
     certificate(kube, namespace, duration="1h")
     wait_for_condition(kube, namespace, "web", where=revision(1))
@@ -628,33 +645,31 @@ def test_without_its_ca_secret_retries_back_off_and_issuance_recovers(
     wait_for_issuer(kube, namespace, status="False", reason="CASecretMissing")
     assert certmint_cli(kubeconfig_path, "renew", f"{namespace}/web").returncode == 0
 
-    failures: list[tuple[int, datetime]] = []
+    def failed(times: int) -> dict[str, Any] | None:
+        status: dict[str, Any] = get_certificate(kube, namespace, "web").get("status") or {}
+        return status if (status.get("failedIssuanceAttempts") or 0) >= times else None
 
-    def five_failures() -> bool:
-        status = get_certificate(kube, namespace, "web").get("status") or {}
-        attempts = status.get("failedIssuanceAttempts")
-        if attempts and (not failures or failures[-1][0] != attempts):
-            failures.append((attempts, moment(status["lastFailureTime"])))
-        return len(failures) >= 5
-
-    wait_until(five_failures, timeout=60, what="five failed attempts")
+    failing = wait_until(lambda: failed(6), timeout=60, what="six failed attempts")
     described = json.loads(
         certmint_cli(kubeconfig_path, "status", f"{namespace}/web", "--json").stdout
     )
 
-    attempts = [number for number, _ in failures]
-    intervals = [
-        seconds(later - earlier) for (_, earlier), (_, later) in itertools.pairwise(failures)
-    ]
-    print(f"\nfailed attempts {attempts}, seconds between them {intervals}")
-    assert attempts == list(range(1, 6))
-    # --retry-base=1 --retry-cap=8: 1, 2, 4, 8 s (lastFailureTime has whole seconds).
-    for got, expected in zip(intervals, (1, 2, 4, 8), strict=True):
-        assert expected - 1 <= got <= expected + 2, intervals
-    assert described["failedIssuanceAttempts"] >= 5
-    assert described["lastFailureTime"] is not None
-    assert described["waitingFor"].startswith("IssuerNotReady: "), described
-    assert "CASecretMissing" in described["waitingFor"]
+    logged = failed_attempts_in_log(running_operator.log(), namespace, "web")
+    intervals = [seconds(logged[n + 1] - logged[n]) for n in range(1, 6)]
+    print(f"\nseconds between failed attempts 1 to 6: {[round(i, 2) for i in intervals]}")
+    assert sorted(logged)[:6] == [1, 2, 3, 4, 5, 6]
+    # --retry-base=1 --retry-cap=8: 1, 2, 4, 8, 8 s. The wait counts from lastFailureTime,
+    # which has whole seconds, so each can be up to a second shorter.
+    for got, expected in zip(intervals, (1, 2, 4, 8, 8), strict=True):
+        assert expected - 1.2 <= got <= expected + 1.5, intervals
+    assert condition({"status": failing})["reason"] == "IssuerNotReady"
+    assert condition({"status": failing}, "Issuing")["status"] == "True"
+    assert described["failedIssuanceAttempts"] >= 6
+    assert moment(described["lastFailureTime"]) >= logged[6].replace(microsecond=0)
+    assert described["waitingFor"].startswith('IssuerNotReady: Issuer "ca" is not ready '), (
+        described
+    )
+    assert "(CASecretMissing)" in described["waitingFor"]
 
     restored = datetime.now(UTC)
     core.create_namespaced_secret(namespace, ca_secret(namespace))
@@ -663,7 +678,8 @@ def test_without_its_ca_secret_retries_back_off_and_issuance_recovers(
     print(f"recovered {seconds(datetime.now(UTC) - restored):.1f}s after the CA came back")
     assert "failedIssuanceAttempts" not in body["status"]
     assert "lastFailureTime" not in body["status"]
-    assert event_reasons(kube, namespace, "web")["Failed"] >= 5
+    assert condition(body, "Issuing")["status"] == "False"
+    assert event_reasons(kube, namespace, "web")["Failed"] >= 6
 
 
 # Bad input ----------------------------------------------------------------------------

@@ -20,6 +20,8 @@ CERTMINT_METRICS = frozenset(
         "certmint_watch_last_event_age_seconds",
         "certmint_leader",
         "certmint_cache_synced",
+        "certmint_workqueue_depth",
+        "certmint_workqueue_scheduled",
     }
 )
 CERTMINT_HISTOGRAMS = frozenset({"certmint_issuance_duration_seconds"})

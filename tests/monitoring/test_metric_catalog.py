@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from certmint import handlers, metrics, state
+from certmint import handlers, metrics, scheduler, state
 from tests.monitoring import metric_catalog
 
 EXPOSITION_SUFFIX = {"counter": "_total", "gauge": "", "histogram": ""}
 
 
 def test_the_operator_exports_exactly_the_catalogued_metrics() -> None:
-    collector = metrics.StoreCollector(state.Store(), handlers.WatchHealth(), lambda: True)
+    collector = metrics.StoreCollector(
+        state.Store(),
+        handlers.WatchHealth(),
+        lambda: True,
+        queues={"certificates": scheduler.WorkQueue(rate=1.0, burst=1)},
+    )
     families = [
         *collector.collect(),
         *metrics.ISSUANCE_TOTAL.collect(),
