@@ -159,6 +159,10 @@ class Controller:
         if issuer is not None and issuer.runtime is state.NOT_RECONCILED:
             return  # the issuer's first reconciliation wakes its Certificates
         decision = readiness.decide(inputs, now)
+        admitted = self.certificates.take_admission(key)
+        if decision.reason in readiness.RATE_BOUND and not admitted:
+            self.certificates.schedule(key, now)  # through the token bucket
+            return
         if decision.reason == "ServiceAccountNotFound" and account:
             self.store.waiting_for_account[(record.namespace, account)].add(key)
         if (decision.action == "issue" or decision.retryable) and self._backing_off(record, now):

@@ -20,6 +20,11 @@ from certmint.pki import decode, renewal
 
 Action = Literal["issue", "block", "ready", "update-bundle"]
 
+#: Re-issues that are due to time or to a CA change rather than to a user's change: they
+#: pass the renewal rate bound, so many at once (a restart after downtime, a CA rotation)
+#: are spread out instead of signed in one burst.
+RATE_BOUND = frozenset({"RenewalDue", "Expired", "IssuerCAChanged", "TrustBundleChanged"})
+
 #: Blockers that clear by themselves (retried with backoff and counted as failures);
 #: the others wait for the user or another object to change.
 RETRYABLE = frozenset({"IssuerNotReady", "ServiceAccountNotFound"})

@@ -53,6 +53,8 @@ class WorkQueue(Generic[K]):
         self._sequence = 0
         self._wakeup = asyncio.Event()
         self.bucket = TokenBucket(rate, burst)
+        #: Keys that passed the token bucket and have not been reconciled since.
+        self._admitted: set[K] = set()
 
     def __len__(self) -> int:
         return self._ready.qsize()
@@ -81,6 +83,13 @@ class WorkQueue(Generic[K]):
         self._sequence += 1
         heapq.heappush(self._heap, (at, self._sequence, key, limited))
         self._wakeup.set()
+
+    def take_admission(self, key: K) -> bool:
+        """Whether the key's current run passed the token bucket (consumes the admission)."""
+        if key in self._admitted:
+            self._admitted.discard(key)
+            return True
+        return False
 
     def due_at(self, key: K) -> datetime | None:
         at = self._due.get(key)
@@ -118,6 +127,8 @@ class WorkQueue(Generic[K]):
                         await asyncio.sleep(delay)  # the rate bound itself
                 if self._due.get(key) == at:
                     del self._due[key]
+                    if limited:
+                        self._admitted.add(key)
                     self.add(key)
                 now = time.time()
             timeout = self._heap[0][0] - now if self._heap else None

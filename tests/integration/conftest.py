@@ -92,7 +92,12 @@ def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterato
     core = client.CoreV1Api(kube)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
-    # Without a controller-manager the namespace stays Terminating; that is harmless.
+    # Without a controller-manager nothing deletes a namespace's objects, and the operator
+    # would go on renewing a test's short-lived certificates: delete them explicitly.
+    custom = client.CustomObjectsApi(kube)
+    for plural in ("certificates", "issuers"):
+        custom.delete_collection_namespaced_custom_object("certmint.io", "v1alpha1", name, plural)
+    # The namespace then stays Terminating; that is harmless.
     core.delete_namespace(name)
 
 
