@@ -18,14 +18,13 @@ from typing import Any
 
 from certmint import (
     authority,
-    distribution,
     issuance,
+    issuers,
     kube,
     metrics,
     model,
     policy,
     readiness,
-    rotation,
     scheduler,
     secret_format,
     state,
@@ -80,21 +79,13 @@ def _log_fields(record: state.CertificateRecord, reason: str) -> dict[str, Any]:
     }
 
 
-def _issuer_log_fields(record: state.IssuerRecord, reason: str) -> dict[str, Any]:
-    return {
-        "namespace": record.namespace,
-        "issuer": f"{record.kind}/{record.name}",
-        "reason": reason,
-    }
-
-
 def _issuer_labels(record: state.CertificateRecord) -> tuple[str, str]:
     """The (name, kind) of a Certificate's issuer, for metric labels."""
     key = record.issuer_key
     return (key[2], key[0]) if key else ("", "")
 
 
-class Controller:
+class Controller(issuers.IssuerReconciliation):
     """Reconciles Certificates and issuers held in a `state.Store`."""
 
     def __init__(
@@ -392,7 +383,6 @@ class Controller:
             leaf = secret.leaf
             due = readiness.renewal_time(record, leaf)
             issuer = self.store.issuers.get(record.issuer_key) if record.issuer_key else None
-            signer = issuer.runtime.signer if issuer else None
             identity = decode.identity_of(leaf)
             extra |= {
                 "identity": str(identity) if identity else None,
@@ -401,7 +391,9 @@ class Controller:
                 "notAfter": status.timestamp(leaf.not_valid_after_utc),
                 "renewalTime": status.timestamp(due),
                 "revision": secret.revision,
-                "issuerFingerprint": signer.fingerprint_sha256 if signer else None,
+                "issuerFingerprint": (
+                    readiness.signing_ca_fingerprint(leaf, issuer.runtime) if issuer else None
+                ),
             }
             self.certificates.schedule(record.key, due)
             message = decision.message
@@ -476,185 +468,6 @@ class Controller:
         except kube.NotFoundError:
             return  # deleted meanwhile
         record.status = result.get("status") or {}
-
-    # Issuers ------------------------------------------------------------------------
-    async def reconcile_issuer(self, key: state.IssuerKey) -> None:
-        record = self.store.issuers.get(key)
-        if record is None:
-            self.issuers.forget(key)
-            return
-        now = self.clock()
-        try:
-            outcome = await self.authority.reconcile(record, now)
-        except kube.KubeError as err:
-            outcome = authority.Outcome(
-                state.IssuerRuntime(False, "CAUnavailable", f"reading the CA failed: {err}")
-            )
-        previous = record.runtime
-        record.runtime = outcome.runtime
-        if previous is state.NOT_RECONCILED:
-            metrics.initialize_issuer_series(record.name, record.kind)
-        await self._write_issuer_status(record, outcome, now)
-        for type_, reason, message in outcome.events:
-            self.post_event(record.reference(), type_, reason, message)
-            log.info(message, extra=_issuer_log_fields(record, reason))
-        runtime = outcome.runtime
-        if (previous.ready, previous.reason, previous.message) != (
-            runtime.ready,
-            runtime.reason,
-            runtime.message,
-        ):
-            type_ = "Normal" if runtime.ready else "Warning"
-            self.post_event(record.reference(), type_, runtime.reason, runtime.message)
-            level = logging.INFO if runtime.ready else logging.WARNING
-            log.log(level, runtime.message, extra=_issuer_log_fields(record, runtime.reason))
-        self._wake_certificates(record, previous, runtime)
-        if runtime.ready:
-            try:
-                await self._distribute(record, outcome)
-            except kube.KubeError as err:
-                log.warning(
-                    "trust distribution failed: %s", err,
-                    extra=_issuer_log_fields(record, "TrustDistributionFailed"),
-                )  # fmt: skip
-        self.issuers.schedule(key, self._next_issuer_check(record, outcome, now), limited=False)
-
-    def _next_issuer_check(
-        self, record: state.IssuerRecord, outcome: authority.Outcome, now: datetime
-    ) -> datetime:
-        if not outcome.runtime.ready:
-            record.failed_attempts += 1
-            return now + renewal.backoff_delay(
-                record.failed_attempts, base=self.settings.retry_base, cap=self.settings.retry_cap
-            )
-        record.failed_attempts = 0
-        moments = [now + self.settings.issuer_resync]
-        if outcome.rotation is not None:
-            moments.append(status.parse_timestamp(outcome.rotation["activateAfter"]) or now)
-        moments.extend(root.retain_until for root in outcome.roots if root.retain_until)
-        return max(now, min(moments))
-
-    def _wake_certificates(
-        self,
-        record: state.IssuerRecord,
-        previous: state.IssuerRuntime,
-        runtime: state.IssuerRuntime,
-    ) -> None:
-        signer_before = previous.signer.fingerprint_sha256 if previous.signer else None
-        signer_now = runtime.signer.fingerprint_sha256 if runtime.signer else None
-        first_look = previous is state.NOT_RECONCILED
-        became_ready = runtime.ready and not previous.ready
-        rotated = previous.ready and runtime.ready and signer_before != signer_now
-        bundle_changed = previous.ready and previous.bundle_digest != runtime.bundle_digest
-        for certificate_key in self.store.certificates_of(record.key):
-            if first_look or became_ready:
-                self.skip_backoff.add(certificate_key)
-                self.certificates.add(certificate_key)
-            elif rotated or bundle_changed:
-                # Re-issue every leaf (or refresh every ca.crt), spread out by the rate bound.
-                self.certificates.schedule(certificate_key, self.clock())
-
-    async def _write_issuer_status(
-        self, record: state.IssuerRecord, outcome: authority.Outcome, now: datetime
-    ) -> None:
-        runtime = outcome.runtime
-        signer = runtime.signer
-        desired: dict[str, Any] = {
-            "conditions": [
-                status.condition(
-                    record.status.get("conditions"),
-                    type_="Ready",
-                    status="True" if runtime.ready else "False",
-                    reason=runtime.reason,
-                    message=runtime.message,
-                    generation=record.generation,
-                    now=now,
-                )
-            ],
-            "ca": None,
-            "rotation": outcome.rotation,
-        }
-        if signer is not None:
-            desired["ca"] = {
-                "subject": signer.subject,
-                "notAfter": status.timestamp(signer.not_after),
-                "fingerprintSHA256": signer.fingerprint_sha256,
-            }
-        if runtime.ready:
-            # While not ready the last known bundle is kept: it records the roots still trusted.
-            desired["trustBundle"] = rotation.to_status(outcome.roots) or None
-        if status.unchanged(record.status, desired):
-            return
-        try:
-            result = await self.api.patch_status(
-                record.kind, record.namespace or None, record.name, desired
-            )
-        except kube.NotFoundError:
-            return
-        record.status = result.get("status") or {}
-
-    async def _distribute(self, record: state.IssuerRecord, outcome: authority.Outcome) -> None:
-        """Keeps the trust ConfigMaps (and the ClusterTrustBundle) equal to the bundle."""
-        spec = record.spec
-        if spec is None:
-            return
-        runtime = outcome.runtime
-        digest = runtime.bundle_digest
-        published = self._published.get(record.key)
-        if published is None:
-            existing = await self.api.list_config_maps(
-                distribution.label_selector(record.kind, record.name),
-                namespace=record.namespace,  # an Issuer publishes in its own namespace only
-            )
-            published = {
-                item["metadata"]["namespace"]: (
-                    item["metadata"]["name"],
-                    secret_format.bundle_digest(
-                        (item.get("data") or {}).get(distribution.KEY_PEM, "").encode()
-                    ),
-                )
-                for item in existing
-            }
-            self._published[record.key] = published
-        trust = spec.trust_distribution
-        wanted: set[str] = set()
-        if trust is not None and runtime.bundle_pem:
-            # Namespaces are listed at each issuer resync rather than watched: a new
-            # namespace gets its ConfigMap within one resync interval.
-            namespaces = await self.api.list_namespaces() if not record.namespace else {}
-            wanted = distribution.target_namespaces(trust, record.namespace, namespaces)
-        name = trust.config_map_name if trust else ""
-        for namespace in sorted(wanted):
-            if published.get(namespace) == (name, digest):
-                continue
-            body = distribution.config_map_body(
-                namespace=namespace,
-                name=name,
-                kind=record.kind,
-                issuer_name=record.name,
-                roots=runtime.bundle,
-                bundle_pem=runtime.bundle_pem,
-                sequence=int(self.clock().timestamp()),
-                refresh_hint=min(spec.policy.max_duration / 10, timedelta(minutes=5)),
-            )
-            try:
-                await self.api.apply_config_map(namespace, body)
-            except kube.KubeError as err:
-                if err.status in (403, 404):  # a namespace being deleted refuses new objects
-                    continue
-                raise
-            stale = published.get(namespace)
-            if stale is not None and stale[0] != name:
-                await self.api.delete_config_map(namespace, stale[0])
-            published[namespace] = (name, digest)
-        for namespace in sorted(set(published) - wanted):
-            await self.api.delete_config_map(namespace, published.pop(namespace)[0])
-        publish_cluster_bundle = trust is not None and trust.cluster_trust_bundle
-        if publish_cluster_bundle and self._cluster_bundles.get(record.key) != digest:
-            await self.api.apply_cluster_trust_bundle(
-                distribution.cluster_trust_bundle_body(record.kind, record.name, runtime.bundle_pem)
-            )
-            self._cluster_bundles[record.key] = digest
 
     # Deletion -----------------------------------------------------------------------
     async def delete_secret_of(self, record: state.CertificateRecord) -> None:

@@ -267,6 +267,16 @@ def signed_by(leaf: x509.Certificate, ca_certificate: x509.Certificate) -> bool:
     return aki.key_identifier == ski.digest
 
 
+def signing_ca_fingerprint(leaf: x509.Certificate, runtime: state.IssuerRuntime) -> str | None:
+    """The fingerprint of the issuer's CA that signed ``leaf``: its signer or a bundle root."""
+    candidates = [runtime.signer.certificate] if runtime.signer else []
+    candidates.extend(runtime.bundle)
+    for candidate in candidates:
+        if signed_by(leaf, candidate):
+            return decode.fingerprint_sha256(candidate)
+    return None
+
+
 def _first(checks: tuple[Check, ...], inputs: Inputs, now: datetime) -> Decision | None:
     for check in checks:
         decision = check(inputs, now)
