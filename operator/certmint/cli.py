@@ -180,7 +180,8 @@ def command_status(args: argparse.Namespace) -> int:
 
 def command_renew(args: argparse.Namespace) -> int:
     namespace, name = args.certificate
-    requested = status.timestamp(datetime.now(UTC))
+    # Microseconds: two requests within one second are still two requests.
+    requested = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     try:
         asyncio.run(
             _api(args).patch_annotations(

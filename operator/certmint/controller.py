@@ -131,6 +131,7 @@ class Controller(issuers.IssuerReconciliation):
 
     # Certificates -------------------------------------------------------------------
     async def reconcile_certificate(self, key: state.ObjectKey) -> None:
+        admitted = self.certificates.take_admission(key)  # before any early return
         record = self.store.certificates.get(key)
         if record is None:
             self.certificates.forget(key)
@@ -150,7 +151,6 @@ class Controller(issuers.IssuerReconciliation):
         if issuer is not None and issuer.runtime is state.NOT_RECONCILED:
             return  # the issuer's first reconciliation wakes its Certificates
         decision = readiness.decide(inputs, now)
-        admitted = self.certificates.take_admission(key)
         if decision.reason in readiness.RATE_BOUND and not admitted:
             self.certificates.schedule(key, now)  # through the token bucket
             return
@@ -185,8 +185,12 @@ class Controller(issuers.IssuerReconciliation):
             return False
         if not attempts or last is None:
             return False
+        # lastFailureTime has whole seconds: count from the end of that second, never early.
         retry_at = renewal.next_retry_time(
-            last, attempts, base=self.settings.retry_base, cap=self.settings.retry_cap
+            last + timedelta(seconds=1),
+            attempts,
+            base=self.settings.retry_base,
+            cap=self.settings.retry_cap,
         )
         if now >= retry_at:
             return False

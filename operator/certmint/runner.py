@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import signal
 import socket
@@ -63,10 +64,18 @@ def kopf_settings() -> kopf.OperatorSettings:
 
 
 async def serve_metrics(address: str, port: int, alive: Callable[[], bool]) -> web.AppRunner:
-    """Serves ``/metrics`` and ``/healthz`` (200 while ``alive()``, else 503)."""
+    """Serves ``/metrics`` and ``/healthz`` (200 while ``alive()``, else 503).
 
-    async def metrics_page(_: web.Request) -> web.Response:
-        body = prometheus_client.generate_latest()
+    ``/metrics?name[]=a&name[]=b`` exposes only those metrics, as prometheus_client's own
+    servers do: at 10,000 Certificates the whole page is 50,000 lines.
+    """
+
+    async def metrics_page(request: web.Request) -> web.Response:
+        names = request.query.getall("name[]", [])
+        registry = prometheus_client.REGISTRY
+        body = prometheus_client.generate_latest(
+            registry.restricted_registry(names) if names else registry
+        )
         return web.Response(
             body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST}
         )
@@ -113,8 +122,20 @@ async def sweep_on_leadership(
         await elector.following.wait()
 
 
+def tune_garbage_collector() -> None:
+    """Collects cycles less often, and never scans what start-up created.
+
+    At 10,000 Certificates the store and kopf hold millions of long-lived objects; with
+    the default thresholds (700, 10, 10) the cycle collector took 40% of the CPU of a
+    restart (docs/performance.md). Few of certmint's objects form cycles.
+    """
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 50)
+
+
 async def run(options: Options) -> None:
     """Runs the operator until SIGINT/SIGTERM or a fatal error."""
+    tune_garbage_collector()
     settings = options.settings
     threads = settings.workers * 2
     configuration = kube.load_configuration(options.kubeconfig, pool_size=threads)

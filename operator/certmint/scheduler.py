@@ -97,6 +97,7 @@ class WorkQueue(Generic[K]):
 
     def forget(self, key: K) -> None:
         self._due.pop(key, None)
+        self._admitted.discard(key)
 
     async def get(self) -> K:
         """Waits for the next key and marks it as being processed."""

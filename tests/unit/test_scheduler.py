@@ -312,3 +312,41 @@ async def test_a_rescheduled_key_is_released_only_at_its_new_time() -> None:
     assert (first, second) == ("a", "marker")
     assert first_at >= late.timestamp()
     assert len(queue) == 0
+
+
+# Admission: whether a run of a key went through the bucket -------------------------------
+async def test_a_key_released_through_the_bucket_is_admitted_for_one_run(
+    clock: tuple[FakeClock, list[float]],
+) -> None:
+    fake, _ = clock
+    queue = rate_limited_queue(fake, rate=2, burst=2)
+    queue.schedule("a", past(1))
+
+    async with timer(queue):
+        key = await next_key(queue)
+
+    assert (key, queue.take_admission("a"), queue.take_admission("a")) == ("a", True, False)
+
+
+@pytest.mark.parametrize(
+    "arrive",
+    [
+        pytest.param(lambda q: q.add("a"), id="a key added by a change is not admitted"),
+        pytest.param(
+            lambda q: q.schedule("a", past(1), limited=False),
+            id="a key released without the rate limit is not admitted",
+        ),
+    ],
+)
+async def test_keys_that_skip_the_bucket_are_not_admitted(
+    clock: tuple[FakeClock, list[float]],
+    arrive: Callable[[scheduler.WorkQueue[str]], object],
+) -> None:
+    fake, slept = clock
+    queue = rate_limited_queue(fake, rate=2, burst=2)
+    arrive(queue)
+
+    async with timer(queue):
+        key = await next_key(queue)
+
+    assert (key, queue.take_admission("a"), slept) == ("a", False, [])
