@@ -3,8 +3,9 @@
 While kopf pre-populates the indexes at start-up, every object of the initial listings
 adds a toggle to one shared ``ToggleSet`` and drops it once indexed, and every object's
 worker then waits on that set until all toggles are gone. kopf (1.45) wakes *every*
-waiter on *every* add and drop, so M listed objects cost about M² wake-ups: 20 CPU
-seconds for 2,000 objects and most of an hour for 20,000 (see docs/performance.md).
+waiter on *every* add and drop, so M listed objects cost about M² wake-ups: 12 extra CPU
+seconds for 2,000 objects, and by extrapolation some 20 minutes for 20,000 (see
+docs/performance.md).
 
 Waiters on a ``ToggleSet`` only ever wait for the set's overall state (on or off), and
 adding or dropping a toggle changes nothing else they could observe; so notifying only

@@ -49,11 +49,8 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False  # certmint posts its own, deduplicated Events
     settings.scanning.disabled = True  # no CRD/namespace scanning: fewer rights needed
-    settings.persistence.finalizer = "certmint.io/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="certmint.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="certmint.io", key="last-handled-configuration"
-    )
+    # Only index and event handlers are registered, so kopf stores no progress, no
+    # diff-base and no finalizer on our objects: persistence settings do not apply.
     # Only Secrets certmint issued are watched, filtered by the API server.
     settings.watching.label_selectors["secrets"] = secret_format.LABEL_CERTIFICATE_NAME
     # A silent watch is re-established instead of stalling forever.
