@@ -267,7 +267,7 @@ def down(quiet: bool = False) -> None:
             os.kill(pid, signal.SIGKILL)
     for name in ("cluster.json", "kubeconfig"):
         (STATE / name).unlink(missing_ok=True)
-    for name in ("etcd", "pki"):
+    for name in ("etcd", "pki", "kubectl-cache"):
         shutil.rmtree(STATE / name, ignore_errors=True)
     if not quiet:
         print("control plane stopped" if pids else "control plane was not running")

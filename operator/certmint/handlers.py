@@ -162,7 +162,7 @@ def _certificates(
     store = ctl.store
 
     @kopf.index(GROUP, VERSION, "certificates", registry=registry)
-    def index_certificate(body: kopf.Body, **_: Any) -> None:
+    async def index_certificate(body: kopf.Body, **_: Any) -> None:
         health.seen("certificates")
         store.put_certificate(certificate_record(body))
 
@@ -190,7 +190,7 @@ def _issuers(
     for plural in plurals:
 
         @kopf.index(GROUP, VERSION, plural, id=f"index_{plural}", registry=registry)
-        def index_issuer(body: kopf.Body, plural: str = plural, **_: Any) -> None:
+        async def index_issuer(body: kopf.Body, plural: str = plural, **_: Any) -> None:
             health.seen(plural)
             record = issuer_record(body, store.issuers.get(_issuer_key(body)))
             store.issuers[record.key] = record
@@ -218,7 +218,7 @@ def _secrets(
     store = ctl.store
 
     @kopf.index("v1", "secrets", registry=registry)
-    def index_secret(body: kopf.Body, **_: Any) -> None:
+    async def index_secret(body: kopf.Body, **_: Any) -> None:
         health.seen("secrets")
         summary = secret_format.read_secret(body)
         store.secrets[(summary.namespace, summary.name)] = summary
@@ -246,7 +246,7 @@ def _service_accounts(
     store = ctl.store
 
     @kopf.index("v1", "serviceaccounts", registry=registry)
-    def index_service_account(body: kopf.Body, **_: Any) -> None:
+    async def index_service_account(body: kopf.Body, **_: Any) -> None:
         health.seen("serviceaccounts")
         store.service_accounts.add(_key(body))
 

@@ -62,7 +62,14 @@ def kubectl(kubeconfig_path: Path) -> Kubectl:
     def run(
         *args: str, input: str | None = None, check: bool = True, kubeconfig: Path | None = None
     ) -> subprocess.CompletedProcess[str]:
-        argv = [str(BIN / "kubectl"), f"--kubeconfig={kubeconfig or kubeconfig_path}", *args]
+        # A discovery cache of this control plane only: kubectl keys its cache by host and
+        # port, and a port reused by an earlier control plane would serve stale discovery.
+        argv = [
+            str(BIN / "kubectl"),
+            f"--kubeconfig={kubeconfig or kubeconfig_path}",
+            f"--cache-dir={LOCAL / 'kubectl-cache'}",
+            *args,
+        ]
         result = subprocess.run(argv, input=input, capture_output=True, text=True, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
