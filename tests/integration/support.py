@@ -47,7 +47,17 @@ def free_port() -> int:
 class OperatorProcess:
     """``certmint run`` as a real subprocess, against the real control plane."""
 
-    def __init__(self, kubeconfig: Path, log_dir: Path, name: str = "operator") -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_dir: Path,
+        name: str = "operator",
+        *,
+        lease_duration: float = 6.0,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.lease_duration = lease_duration
+        self.extra_args = extra_args
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
         self.name = name
@@ -77,7 +87,8 @@ class OperatorProcess:
             "--retry-base=1",
             "--retry-cap=8",
             "--issuer-resync=2",
-            "--lease-duration=6",
+            f"--lease-duration={self.lease_duration:g}",
+            *self.extra_args,
         ]
         self.process = subprocess.Popen(
             argv,
@@ -151,6 +162,45 @@ def create(kube: client.ApiClient, body: dict[str, Any]) -> dict[str, Any]:
     if namespace:
         return dict(api.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body))
     return dict(api.create_cluster_custom_object(GROUP, VERSION, plural, body))
+
+
+def ca_issuer(
+    kube: client.ApiClient,
+    namespace: str,
+    *,
+    name: str = "ca",
+    policy: dict[str, Any] | None = None,
+    generate: bool = True,
+) -> None:
+    """A namespaced Issuer whose CA is the Secret ``<name>-ca`` (generated unless told not to)."""
+    ca: dict[str, Any] = {"secretName": f"{name}-ca"}
+    if generate:
+        ca["generate"] = {"commonName": f"{namespace} root"}
+    create(
+        kube,
+        {
+            "kind": "Issuer",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"ca": ca, "trustDomain": "test.example", "policy": policy or {}},
+        },
+    )
+
+
+def certificate(
+    kube: client.ApiClient, namespace: str, name: str = "web", **spec: Any
+) -> dict[str, Any]:
+    """A Certificate ``name`` for Secret ``<name>-tls`` from Issuer ``ca``, with one DNS name."""
+    body = {
+        "kind": "Certificate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "secretName": f"{name}-tls",
+            "issuerRef": {"name": "ca"},
+            "dnsNames": [f"{name}.{namespace}.svc"],
+            **spec,
+        },
+    }
+    return create(kube, body)
 
 
 def get_certificate(kube: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import re
 import signal
-import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,10 +25,8 @@ import pytest
 from kubernetes import client
 
 from tests.integration.support import (
-    BIN,
     OperatorProcess,
     create,
-    free_port,
     leaf_of,
     read_secret,
     wait_for_condition,
@@ -45,54 +41,19 @@ ISSUED = re.compile(r"^issued serial (?P<serial>[0-9a-f]+) \(revision (?P<revisi
 
 
 class Replica(OperatorProcess):
-    """One operator replica with its own identity and Lease duration.
-
-    ``OperatorProcess`` pins ``--lease-duration=6``; production runs 15 s, so the
-    duration is a parameter here. Logs are JSON so lines can be attributed.
-    """
+    """One operator replica with its own identity and Lease duration; JSON logs attribute lines."""
 
     def __init__(
         self, kubeconfig: Path, log_dir: Path, identity: str, lease_duration: float
     ) -> None:
-        super().__init__(kubeconfig, log_dir, name=identity)
+        super().__init__(
+            kubeconfig,
+            log_dir,
+            name=identity,
+            lease_duration=lease_duration,
+            extra_args=("--log-format=json", f"--identity={identity}"),
+        )
         self.identity = identity
-        self.lease_duration = lease_duration
-
-    def start(
-        self,
-        *args: str,
-        kubeconfig: Path | None = None,
-        env: Mapping[str, str] | None = None,
-        wait_healthy: bool = True,
-    ) -> Replica:
-        self.metrics_port = free_port()
-        self.starts += 1
-        self.log_path = self.log_dir / f"{self.name}-{self.starts}.log"
-        argv = [
-            str(BIN / "certmint"),
-            "--kubeconfig",
-            str(kubeconfig or self.kubeconfig),
-            "run",
-            *(args or ("-A",)),
-            "--metrics-address=127.0.0.1",
-            f"--metrics-port={self.metrics_port}",
-            "--log-format=json",
-            "--retry-base=1",
-            "--retry-cap=8",
-            "--issuer-resync=2",
-            f"--lease-duration={self.lease_duration:g}",
-            f"--identity={self.identity}",
-        ]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "CERTMINT_NAMESPACE": SYSTEM_NAMESPACE, **(env or {})},
-            )
-        if wait_healthy:
-            wait_until(self.healthy, timeout=30, what=f"{self.name} /healthz")
-        return self
 
     def leading(self) -> bool:
         """What the replica says of itself: the ``certmint_leader`` metric."""

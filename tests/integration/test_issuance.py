@@ -14,8 +14,9 @@ from kubernetes import client
 from certmint.pki import claims as pki_claims
 from tests.integration.support import (
     OperatorProcess,
+    ca_issuer,
+    certificate,
     condition,
-    create,
     events_for,
     get_certificate,
     key_matches,
@@ -29,43 +30,6 @@ from tests.integration.support import (
 )
 
 pytestmark = pytest.mark.usefixtures("running_operator")
-
-
-def ca_issuer(
-    kube: client.ApiClient,
-    namespace: str,
-    *,
-    name: str = "ca",
-    policy: dict[str, Any] | None = None,
-    generate: bool = True,
-) -> None:
-    ca: dict[str, Any] = {"secretName": f"{name}-ca"}
-    if generate:
-        ca["generate"] = {"commonName": f"{namespace} root"}
-    create(
-        kube,
-        {
-            "kind": "Issuer",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"ca": ca, "trustDomain": "test.example", "policy": policy or {}},
-        },
-    )
-
-
-def certificate(
-    kube: client.ApiClient, namespace: str, name: str = "web", **spec: Any
-) -> dict[str, Any]:
-    body = {
-        "kind": "Certificate",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "secretName": f"{name}-tls",
-            "issuerRef": {"name": "ca"},
-            "dnsNames": [f"{name}.{namespace}.svc"],
-            **spec,
-        },
-    }
-    return create(kube, body)
 
 
 def test_a_certificate_is_issued_into_a_secret_that_openssl_verifies(

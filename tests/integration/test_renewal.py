@@ -30,8 +30,9 @@ from tests.integration.support import (
     GROUP,
     VERSION,
     OperatorProcess,
+    ca_issuer,
+    certificate,
     condition,
-    create,
     custom,
     events_for,
     get_certificate,
@@ -64,43 +65,6 @@ FAILED_LINE = re.compile(
 
 
 # Helpers ------------------------------------------------------------------------------
-def ca_issuer(
-    kube: client.ApiClient,
-    namespace: str,
-    *,
-    name: str = "ca",
-    policy: dict[str, Any] | None = None,
-    generate: bool = True,
-) -> None:
-    ca: dict[str, Any] = {"secretName": f"{name}-ca"}
-    if generate:
-        ca["generate"] = {"commonName": f"{namespace} root"}
-    create(
-        kube,
-        {
-            "kind": "Issuer",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"ca": ca, "trustDomain": "test.example", "policy": policy or {}},
-        },
-    )
-
-
-def certificate(
-    kube: client.ApiClient, namespace: str, name: str = "web", **spec: Any
-) -> dict[str, Any]:
-    body = {
-        "kind": "Certificate",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "secretName": f"{name}-tls",
-            "issuerRef": {"name": "ca"},
-            "dnsNames": [f"{name}.{namespace}.svc"],
-            **spec,
-        },
-    }
-    return create(kube, body)
-
-
 def ca_secret(namespace: str, name: str = "ca-ca") -> client.V1Secret:
     """A user-supplied CA Secret holding a fresh root."""
     root = pki_ca.generate_root_ca(
