@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -19,7 +20,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from tests.integration.support import OperatorProcess
+from tests.integration.support import OperatorProcess, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -80,9 +81,20 @@ def kubectl(kubeconfig_path: Path) -> Kubectl:
 
 @pytest.fixture(scope="session")
 def crds_installed(kubectl: Kubectl) -> None:
-    """Applies crds/ and waits until the API server serves every CRD."""
+    """Applies crds/ and waits until the API server serves every CRD, category included."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds"))
+    # kubectl cached discovery from before the CRDs existed; drop it, then wait until
+    # discovery (which the API server updates shortly after Established) lists the kinds.
+    shutil.rmtree(LOCAL / "kubectl-cache", ignore_errors=True)
+    wait_until(
+        lambda: (
+            len(kubectl("api-resources", "--categories=certmint", "-o", "name").stdout.split())
+            == len(list((ROOT / "crds").glob("*.yaml")))
+        ),
+        timeout=60,
+        what="discovery to list the certmint category",
+    )
 
 
 @pytest.fixture(scope="session")
