@@ -210,7 +210,10 @@ def test_a_generated_ca_rotates_by_itself_without_a_failed_handshake(
         )
         assert activated
         rotated = issuer_body(kube, namespace)
-        assert roles(rotated) == {"previous": [first_root], "current": [next_root]}
+        # The promoted CA has run since prepare, so its own successor may already be
+        # published as "next" (a 3-minute CA prepares when 72 s of it remain).
+        settled = {role: fps for role, fps in roles(rotated).items() if role != "next"}
+        assert settled == {"previous": [first_root], "current": [next_root]}
         for name in ("api", "web"):
             wait_for_condition(
                 kube, namespace, name, timeout=60,
