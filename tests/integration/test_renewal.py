@@ -298,6 +298,12 @@ def test_a_two_minute_certificate_renews_on_time_with_a_new_key_and_stays_valid(
         lag = record_punctuality(running_operator, namespace, name, due=due, status=status)
         assert timedelta(0) <= lag <= PUNCTUAL, f"{name} renewed {lag} after its renewalTime"
         assert condition(body)["status"] == "True"
+        # Events are posted after the status; wait for it, then count exactly.
+        wait_until(
+            lambda name=name: event_reasons(kube, namespace, name)["Renewed"] >= 1,
+            timeout=15,
+            what="the Renewed Event",
+        )
         assert event_reasons(kube, namespace, name)["Renewed"] == 1
         verified = openssl_verify(secret, tmp_path / name)
         assert verified.returncode == 0, verified.stderr
@@ -400,6 +406,11 @@ def test_each_renew_request_reissues_exactly_once(
         assert settled["status"]["serialNumber"] == body["status"]["serialNumber"]
         assert secret.metadata.annotations["certmint.io/renew-requested-at"] == requested
         assert secret.metadata.annotations["certmint.io/revision"] == str(number)
+        wait_until(
+            lambda number=number: event_reasons(kube, namespace, "web")["Renewed"] >= number - 1,
+            timeout=15,
+            what="the Renewed Event",
+        )
         assert event_reasons(kube, namespace, "web")["Renewed"] == number - 1
         if via == "cli":
             # `certmint renew` stamps whole seconds: the next request needs the next second.
