@@ -413,7 +413,8 @@ def test_each_renew_request_reissues_exactly_once(
         )
         assert event_reasons(kube, namespace, "web")["Renewed"] == number - 1
         if via == "cli":
-            # `certmint renew` stamps whole seconds: the next request needs the next second.
+            # `certmint renew` stamps microseconds, so back-to-back requests are distinct; the
+            # test still moves to the next second so it also holds for whole-second stamps.
             next_second = moment(requested).replace(microsecond=0) + SECOND
             wait_until(
                 lambda second=next_second: datetime.now(UTC) >= second,
