@@ -12,7 +12,7 @@ import base64
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -125,7 +125,18 @@ class Controller(issuers.IssuerReconciliation):
             except kube.KubeError as err:
                 log.warning("could not post event %s: %s", reason, err)
 
-        task = asyncio.get_running_loop().create_task(post())
+        self.in_background(post())
+
+    def in_background(self, work: Coroutine[Any, Any, None], what: str = "") -> None:
+        """Runs ``work`` as a task of its own; an API failure is logged as ``what`` failing."""
+
+        async def run() -> None:
+            try:
+                await work
+            except kube.KubeError as err:
+                log.warning("%s failed: %s", what, err)
+
+        task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

@@ -1,47 +1,62 @@
-"""Thin kopf handlers: parse what the watches deliver into the store, queue the keys.
+"""Thin handlers: parse what the watches deliver into the store, queue the keys.
 
-Only ``@kopf.index`` and ``@kopf.on.event`` handlers are used. kopf runs every index
-handler over the initial listings of all watched kinds before it delivers any event,
-so the store is complete before the first reconciliation: a restart never mistakes a
-Secret it has not seen yet for a missing one. kopf itself writes nothing to our
-objects: no finalizers, no progress annotations.
+Certificates, Secrets and ServiceAccounts, the kinds that grow with the cluster, come
+from `informer.Informer`; Issuers and ClusterIssuers from kopf's ``@kopf.index`` and
+``@kopf.on.event`` handlers. Nothing is reconciled before every source has handed over
+its initial listing (`WatchHealth.wait_synced`): a restart never mistakes a Secret it
+has not seen yet for a missing one. Nothing here writes to the objects it watches: no
+finalizers, no progress annotations.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import aiohttp
 import kopf
 from kubernetes import client
 
-from certmint import authority, model, secret_format, state
+from certmint import authority, informer, model, secret_format, state
 from certmint import controller as controller_module
 
 GROUP, VERSION = "certmint.io", "v1alpha1"
+API_PREFIX = f"/apis/{GROUP}/{VERSION}"
+CERTIFICATES = informer.Kind(API_PREFIX, "certificates")
+#: Only Secrets certmint issued, filtered by the API server.
+SECRETS = informer.Kind("/api/v1", "secrets", secret_format.LABEL_CERTIFICATE_NAME)
+SERVICE_ACCOUNTS = informer.Kind("/api/v1", "serviceaccounts")
+
+log = logging.getLogger("certmint.handlers")
 
 
 class WatchHealth:
-    """When each watched kind last delivered an event (for metrics and /healthz)."""
+    """When each watched kind last delivered an event, and whether all are listed.
+
+    Every source of the store adds its ``listed`` gate with `track`; the store is synced
+    once each has handed over its initial listing completely.
+    """
 
     def __init__(self) -> None:
         self.last_event: dict[str, float] = {}
-        self._synced = asyncio.Event()
+        self._gates: list[asyncio.Event] = []
+
+    def track(self, listed: asyncio.Event) -> asyncio.Event:
+        self._gates.append(listed)
+        return listed
 
     @property
     def synced(self) -> bool:
-        """Whether kopf has delivered the initial listings of all watched kinds."""
-        return self._synced.is_set()
-
-    @synced.setter
-    def synced(self, value: bool) -> None:
-        if value:
-            self._synced.set()
+        """Whether the initial listings of all watched kinds are in the store."""
+        return all(gate.is_set() for gate in self._gates)
 
     async def wait_synced(self) -> None:
-        await self._synced.wait()
+        for gate in self._gates:
+            await gate.wait()
 
     def seen(self, resource: str) -> None:
         self.last_event[resource] = time.monotonic()
@@ -128,66 +143,26 @@ def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
 def build_registry(
     ctl: controller_module.Controller,
     health: WatchHealth,
-    is_leader: Callable[[], bool],
+    issuers_listed: asyncio.Event,
     configuration: client.Configuration,
     *,
     cluster_issuers: bool = True,
 ) -> kopf.OperatorRegistry:
-    """Registers the handlers for one operator instance.
+    """kopf's handlers: Issuers and ClusterIssuers, few and with a life cycle of their own.
 
+    kopf runs the index handlers over the whole initial listing of both kinds before any
+    event handler, so the first event handler to run sets ``issuers_listed``.
     ``cluster_issuers`` is False when the operator watches chosen namespaces only: its
     namespaced Roles cannot list a cluster-scoped kind.
     """
     registry = kopf.OperatorRegistry()
+    store = ctl.store
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         return connection_info(configuration)
 
-    _certificates(registry, ctl, health, is_leader)
-    _issuers(
-        registry, ctl, health, ("issuers", "clusterissuers") if cluster_issuers else ("issuers",)
-    )
-    _secrets(registry, ctl, health)
-    _service_accounts(registry, ctl, health)
-    return registry
-
-
-def _certificates(
-    registry: kopf.OperatorRegistry,
-    ctl: controller_module.Controller,
-    health: WatchHealth,
-    is_leader: Callable[[], bool],
-) -> None:
-    store = ctl.store
-
-    @kopf.index(GROUP, VERSION, "certificates", registry=registry)
-    async def index_certificate(body: kopf.Body, **_: Any) -> None:
-        health.seen("certificates")
-        store.put_certificate(certificate_record(body))
-
-    @kopf.on.event(GROUP, VERSION, "certificates", registry=registry)
-    async def on_certificate(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
-        health.synced = True
-        key = _key(body)
-        if event.get("type") == "DELETED":
-            health.seen("certificates")
-            record = store.drop_certificate(key)
-            ctl.certificates.forget(key)
-            if record is not None and is_leader():
-                await ctl.delete_secret_of(record)
-            return
-        ctl.certificates.add(key)
-
-
-def _issuers(
-    registry: kopf.OperatorRegistry,
-    ctl: controller_module.Controller,
-    health: WatchHealth,
-    plurals: tuple[str, ...],
-) -> None:
-    store = ctl.store
-    for plural in plurals:
+    for plural in ("issuers", "clusterissuers") if cluster_issuers else ("issuers",):
 
         @kopf.index(GROUP, VERSION, plural, id=f"index_{plural}", registry=registry)
         async def index_issuer(body: kopf.Body, plural: str = plural, **_: Any) -> None:
@@ -199,7 +174,7 @@ def _issuers(
         async def on_issuer(
             event: Mapping[str, Any], body: kopf.Body, plural: str = plural, **_: Any
         ) -> None:
-            health.synced = True
+            issuers_listed.set()
             key = _issuer_key(body)
             if event.get("type") == "DELETED":
                 health.seen(plural)
@@ -210,55 +185,100 @@ def _issuers(
                 return
             ctl.issuers.add(key)
 
+    return registry
 
-def _secrets(
-    registry: kopf.OperatorRegistry, ctl: controller_module.Controller, health: WatchHealth
+
+async def confirm_no_issuers(
+    connection: informer.Connection,
+    issuers_listed: asyncio.Event,
+    namespaces: Sequence[str],
+    *,
+    interval: float = 2.0,
 ) -> None:
-    """Only Secrets certmint issued are delivered (a server-side label selector)."""
+    """Sets ``issuers_listed`` when there are no issuers at all for kopf to deliver.
+
+    kopf reports nothing for an empty listing; until it delivers its first issuer, this
+    asks the API server every ``interval`` whether any issuer exists.
+    """
+    kinds = [informer.Kind(API_PREFIX, "issuers")]
+    if not namespaces:
+        kinds.append(informer.Kind(API_PREFIX, "clusterissuers"))
+    paths = [kind.path(ns) for kind in kinds for ns in (namespaces or ("",))]
+    while not issuers_listed.is_set():
+        try:
+            if not any([await connection.exists_any(path) for path in paths]):
+                issuers_listed.set()
+                return
+        except (informer.ApiError, aiohttp.ClientError, TimeoutError, OSError) as err:
+            log.warning("could not list issuers: %r", err)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(issuers_listed.wait(), interval)
+
+
+def certificate_events(
+    ctl: controller_module.Controller, is_leader: Callable[[], bool]
+) -> informer.EventHandler:
+    """Certificates into the store and the work queue; a deleted one takes its Secret along."""
     store = ctl.store
 
-    @kopf.index("v1", "secrets", registry=registry)
-    async def index_secret(body: kopf.Body, **_: Any) -> None:
-        health.seen("secrets")
-        summary = secret_format.read_secret(body)
-        store.secrets[(summary.namespace, summary.name)] = summary
-
-    @kopf.on.event("v1", "secrets", registry=registry)
-    async def on_secret(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
-        health.synced = True
+    def handle(type_: str, body: Mapping[str, Any]) -> None:
         key = _key(body)
-        owner = store.certificate_for_secret(*key)
-        if event.get("type") == "DELETED":
-            health.seen("secrets")
-            store.secrets.pop(key, None)
-        if owner is not None:
-            ctl.certificates.add(owner)
-        elif event.get("type") == "DELETED":
-            labels = (body.get("metadata") or {}).get("labels") or {}
-            name = labels.get(secret_format.LABEL_CERTIFICATE_NAME)
-            if name:
-                ctl.certificates.add((key[0], name))
+        if type_ == "DELETED":
+            record = store.drop_certificate(key)
+            ctl.certificates.forget(key)
+            if record is not None and is_leader():
+                ctl.in_background(ctl.delete_secret_of(record), f"deleting the Secret of {key}")
+            return
+        store.put_certificate(certificate_record(body))
+        ctl.certificates.add(key)
+
+    return handle
 
 
-def _service_accounts(
-    registry: kopf.OperatorRegistry, ctl: controller_module.Controller, health: WatchHealth
-) -> None:
+def secret_events(ctl: controller_module.Controller) -> informer.EventHandler:
+    """Secret summaries into the store; a change queues the Certificate that owns it.
+
+    Only Secrets certmint issued arrive (a server-side label selector). The echo of a
+    Secret certmint just wrote carries the resourceVersion already stored: nothing to do.
+    """
     store = ctl.store
 
-    @kopf.index("v1", "serviceaccounts", registry=registry)
-    async def index_service_account(body: kopf.Body, **_: Any) -> None:
-        health.seen("serviceaccounts")
-        store.service_accounts.add(_key(body))
-
-    @kopf.on.event("v1", "serviceaccounts", registry=registry)
-    async def on_service_account(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
-        health.synced = True
+    def handle(type_: str, body: Mapping[str, Any]) -> None:
         key = _key(body)
-        if event.get("type") == "DELETED":
-            health.seen("serviceaccounts")
+        metadata = body.get("metadata") or {}
+        if type_ == "DELETED":
+            known = store.secrets.pop(key, None)
+            owner = known.owner if known else None
+            owner = owner or (metadata.get("labels") or {}).get(
+                secret_format.LABEL_CERTIFICATE_NAME
+            )
+        else:
+            known = store.secrets.get(key)
+            if known is not None and known.resource_version == metadata.get("resourceVersion"):
+                return
+            summary = secret_format.read_secret(body)
+            store.secrets[key] = summary
+            owner = summary.owner
+        if owner:
+            ctl.certificates.add((key[0], owner))
+
+    return handle
+
+
+def service_account_events(ctl: controller_module.Controller) -> informer.EventHandler:
+    """Which ServiceAccounts exist; a new one unblocks the Certificates waiting for it."""
+    store = ctl.store
+
+    def handle(type_: str, body: Mapping[str, Any]) -> None:
+        key = _key(body)
+        if type_ == "DELETED":
             store.service_accounts.discard(key)
+        else:
+            store.service_accounts.add(key)
         for certificate_key in store.waiting_for_account.pop(key, ()):
             ctl.certificates.add(certificate_key)
+
+    return handle
 
 
 def _issuer_key(body: Mapping[str, Any]) -> state.IssuerKey:

@@ -1,16 +1,18 @@
-"""``certmint run``: kopf's watches, the workers, leader election and the metrics server."""
+"""``certmint run``: the informers, kopf, the workers, leader election and the metrics server."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import gc
 import logging
 import signal
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 import kopf
 import prometheus_client
@@ -20,12 +22,11 @@ from kubernetes import client
 from certmint import (
     controller,
     handlers,
-    kopf_patches,
+    informer,
     kube,
     leader,
     metrics,
     policy,
-    secret_format,
     state,
 )
 
@@ -51,8 +52,6 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings.scanning.disabled = True  # no CRD/namespace scanning: fewer rights needed
     # Only index and event handlers are registered, so kopf stores no progress, no
     # diff-base and no finalizer on our objects: persistence settings do not apply.
-    # Only Secrets certmint issued are watched, filtered by the API server.
-    settings.watching.label_selectors["secrets"] = secret_format.LABEL_CERTIFICATE_NAME
     # A silent watch is re-established instead of stalling forever.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -105,6 +104,19 @@ async def stop_on_signal(ready: asyncio.Event) -> None:
     log.info("stopping: releasing the leadership")
 
 
+async def run_workers(
+    ctl: controller.Controller,
+    elector: leader.LeaderElector,
+    health: handlers.WatchHealth,
+    issuers_probe: Coroutine[Any, Any, None],
+) -> None:
+    """Starts reconciling once the store holds the initial listings of every kind."""
+    await issuers_probe
+    await health.wait_synced()
+    log.info("all watched kinds listed")
+    await ctl.run_workers(elector.is_leader, elector.leading)
+
+
 async def sweep_on_leadership(
     ctl: controller.Controller, elector: leader.LeaderElector, health: handlers.WatchHealth
 ) -> None:
@@ -149,8 +161,27 @@ async def run(options: Options) -> None:
         retry_period=max(options.lease_duration / 7.5, 0.5),
     )
     health = handlers.WatchHealth()
+    connection = informer.Connection(configuration)
+    informers = [
+        informer.Informer(
+            connection,
+            kind,
+            handle,
+            namespace=namespace,
+            seen=functools.partial(health.seen, kind.plural),
+        )
+        for kind, handle in (
+            (handlers.CERTIFICATES, handlers.certificate_events(ctl, elector.is_leader)),
+            (handlers.SECRETS, handlers.secret_events(ctl)),
+            (handlers.SERVICE_ACCOUNTS, handlers.service_account_events(ctl)),
+        )
+        for namespace in options.namespaces or ("",)
+    ]
+    for each in informers:
+        health.track(each.listed)
+    issuers_listed = health.track(asyncio.Event())
     registry = handlers.build_registry(
-        ctl, health, elector.is_leader, configuration, cluster_issuers=not options.namespaces
+        ctl, health, issuers_listed, configuration, cluster_issuers=not options.namespaces
     )
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     prometheus_client.REGISTRY.register(
@@ -162,7 +193,6 @@ async def run(options: Options) -> None:
         )
     )
     metrics.initialize_series(policy.REASONS)
-    kopf_patches.install()  # start-up linear, not quadratic, in the number of objects
     ready = asyncio.Event()
     stop = asyncio.Event()
     operator = kopf.operator(
@@ -175,8 +205,17 @@ async def run(options: Options) -> None:
         stop_flag=stop,
     )
     tasks = [
+        *(asyncio.create_task(each.run(), name=f"watch {each.name}") for each in informers),
         asyncio.create_task(operator, name="kopf"),
-        asyncio.create_task(ctl.run_workers(elector.is_leader, elector.leading), name="workers"),
+        asyncio.create_task(
+            run_workers(
+                ctl,
+                elector,
+                health,
+                handlers.confirm_no_issuers(connection, issuers_listed, options.namespaces),
+            ),
+            name="workers",
+        ),
         asyncio.create_task(elector.run(), name="leader-election"),
         asyncio.create_task(sweep_on_leadership(ctl, elector, health), name="orphan-sweeper"),
         asyncio.create_task(stop_on_signal(ready), name="signals"),
@@ -200,4 +239,5 @@ async def run(options: Options) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await server.cleanup()
+        await connection.close()
         api.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -320,7 +321,9 @@ def test_issuers_report_readiness_and_the_expiry_of_a_usable_ca(
 )
 def test_operator_health_series(leading: bool, synced: bool, expected: tuple[float, float]) -> None:
     health = handlers.WatchHealth()
-    health.synced = synced
+    listed = health.track(asyncio.Event())
+    if synced:
+        listed.set()
     series = scrape(
         state.Store(),
         health,
