@@ -483,6 +483,7 @@ class Controller(issuers.IssuerReconciliation):
         except kube.NotFoundError:
             return  # deleted meanwhile
         record.status = result.get("status") or {}
+        record.resource_version = str((result.get("metadata") or {}).get("resourceVersion", ""))
 
     # Deletion -----------------------------------------------------------------------
     async def delete_secret_of(self, record: state.CertificateRecord) -> None:

@@ -84,6 +84,7 @@ def certificate_record(body: Mapping[str, Any]) -> state.CertificateRecord:
         renew_request=str(annotations.get(secret_format.ANNOTATION_RENEW_REQUEST, "")),
         status=dict(body.get("status") or {}),
         issuer_key=state.issuer_key_for(namespace, spec.issuer_ref) if spec else None,
+        resource_version=str(metadata.get("resourceVersion", "")),
     )
 
 
@@ -218,11 +219,19 @@ async def confirm_no_issuers(
 def certificate_events(
     ctl: controller_module.Controller, is_leader: Callable[[], bool]
 ) -> informer.EventHandler:
-    """Certificates into the store and the work queue; a deleted one takes its Secret along."""
+    """Certificates into the store and the work queue; a deleted one takes its Secret along.
+
+    The echo of certmint's own status patch carries the resourceVersion the record was
+    given from the patch's answer: nothing changed, nothing to do.
+    """
     store = ctl.store
 
     def handle(type_: str, body: Mapping[str, Any]) -> None:
         key = _key(body)
+        known = store.certificates.get(key)
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        if type_ != "DELETED" and known is not None and known.resource_version == version:
+            return
         if type_ == "DELETED":
             record = store.drop_certificate(key)
             ctl.certificates.forget(key)

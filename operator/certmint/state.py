@@ -44,6 +44,7 @@ class CertificateRecord:
         renew_request: The ``certmint.io/renew-requested-at`` annotation, "" when absent.
         status: The status as last observed (or as last written by us).
         issuer_key: The issuer it refers to, None when the spec is too broken to say.
+        resource_version: The resourceVersion the record reflects (ours after a status patch).
     """
 
     namespace: str
@@ -56,6 +57,7 @@ class CertificateRecord:
     renew_request: str
     status: Mapping[str, Any]
     issuer_key: IssuerKey | None
+    resource_version: str = ""
 
     @property
     def key(self) -> ObjectKey:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -637,6 +638,13 @@ def json_run(
         )
         ca_issuer(kube, namespace, healthy)
         ca_issuer(kube, namespace, broken, generate=False)
+        # Issuers and Certificates arrive through separate watches: the issuers must have
+        # been seen first, or "stuck" may log a passing IssuerNotFound.
+        for issuer in (healthy, broken):
+            wait_until(
+                functools.partial(issuer_condition, kube, namespace, issuer),
+                what=f"the operator to see Issuer {issuer}",
+            )
         certificate(kube, namespace, "web", healthy)
         certificate(kube, namespace, "denied", healthy, dnsNames=["db.elsewhere.svc"])
         certificate(kube, namespace, "stuck", broken)
