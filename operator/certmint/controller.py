@@ -264,7 +264,7 @@ class Controller(issuers.IssuerReconciliation):
                 spec.secret_name,
                 secret_format.secret_body(content, resource_version=secret.resource_version),
             )
-        written = secret_format.read_secret(body)
+        written = secret_format.written_secret(body, content)
         self.store.secrets[(record.namespace, spec.secret_name)] = written
         elapsed = time.perf_counter() - started
         metrics.observe_issuance(issuer.name, issuer.kind, "success", elapsed)

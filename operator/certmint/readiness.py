@@ -269,9 +269,9 @@ def signed_by(leaf: x509.Certificate, ca_certificate: x509.Certificate) -> bool:
 
 def signing_ca_fingerprint(leaf: x509.Certificate, runtime: state.IssuerRuntime) -> str | None:
     """The fingerprint of the issuer's CA that signed ``leaf``: its signer or a bundle root."""
-    candidates = [runtime.signer.certificate] if runtime.signer else []
-    candidates.extend(runtime.bundle)
-    for candidate in candidates:
+    if runtime.signer and signed_by(leaf, runtime.signer.certificate):
+        return runtime.signer.fingerprint_sha256  # computed once per CA
+    for candidate in runtime.bundle:
         if signed_by(leaf, candidate):
             return decode.fingerprint_sha256(candidate)
     return None

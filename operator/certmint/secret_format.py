@@ -104,9 +104,6 @@ def read_secret(body: Mapping[str, Any]) -> SecretState:
     """
     metadata = body.get("metadata") or {}
     data = body.get("data") or {}
-    annotations = {
-        k: v for k, v in (metadata.get("annotations") or {}).items() if k.startswith("certmint.io/")
-    }
     leaf: x509.Certificate | None = None
     key_matches = False
     try:
@@ -120,16 +117,40 @@ def read_secret(body: Mapping[str, Any]) -> SecretState:
             key_matches = key.public_key() == leaf.public_key()
         except (errors.PKIError, ValueError, TypeError):
             key_matches = False
+    return _summary(metadata, leaf, key_matches=key_matches, ca_pem=_decoded(data, CA_CRT))
+
+
+def written_secret(body: Mapping[str, Any], content: SecretContent) -> SecretState:
+    """Summarizes a Secret certmint just wrote from ``content``, without parsing it back.
+
+    ``body`` is the API's answer to the write: its metadata (resourceVersion, uid) is new,
+    its data is what `secret_body` made of ``content``.
+    """
+    return _summary(
+        body.get("metadata") or {},
+        content.issued.certificate,
+        key_matches=True,
+        ca_pem=content.bundle_pem,
+    )
+
+
+def _summary(
+    metadata: Mapping[str, Any], leaf: x509.Certificate | None, *, key_matches: bool, ca_pem: bytes
+) -> SecretState:
     return SecretState(
         namespace=str(metadata.get("namespace", "")),
         name=str(metadata.get("name", "")),
         uid=str(metadata.get("uid", "")),
         resource_version=str(metadata.get("resourceVersion", "")),
         owner=(metadata.get("labels") or {}).get(LABEL_CERTIFICATE_NAME),
-        annotations=annotations,
+        annotations={
+            k: v
+            for k, v in (metadata.get("annotations") or {}).items()
+            if k.startswith("certmint.io/")
+        },
         leaf=leaf,
         key_matches=key_matches,
-        bundle_digest=bundle_digest(_decoded(data, CA_CRT)),
+        bundle_digest=bundle_digest(ca_pem),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 from collections.abc import Sequence
 
 from cryptography import x509
@@ -45,7 +46,7 @@ class CertificateAuthority:
         """End of the CA's usable life (UTC): the earliest notAfter along its chain."""
         return min(cert.not_valid_after_utc for cert in (self.certificate, *self.chain))
 
-    @property
+    @functools.cached_property
     def fingerprint_sha256(self) -> str:
         """SHA-256 of the CA certificate's DER, lowercase hex without separators."""
         return self.certificate.fingerprint(hashes.SHA256()).hex()
