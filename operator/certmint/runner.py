@@ -134,7 +134,7 @@ async def sweep_on_leadership(
 def tune_garbage_collector() -> None:
     """Collects cycles less often, and never scans what start-up created.
 
-    At 10,000 Certificates the store and kopf hold millions of long-lived objects; with
+    At 10,000 Certificates the store holds millions of long-lived objects; with
     the default thresholds (700, 10, 10) the cycle collector took 40% of the CPU of a
     restart (docs/performance.md). Few of certmint's objects form cycles.
     """
