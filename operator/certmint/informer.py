@@ -150,7 +150,7 @@ class Informer:
         retry_cap: float = 30.0,
     ) -> None:
         self._connection = connection
-        self._kind = kind
+        self.kind = kind
         self._handle = handle
         self._path = kind.path(namespace)
         self._seen = seen
@@ -190,8 +190,8 @@ class Informer:
     async def _list(self) -> None:
         listed: set[ObjectKey] = set()
         params = {"limit": str(PAGE_SIZE)}
-        if self._kind.label_selector:
-            params["labelSelector"] = self._kind.label_selector
+        if self.kind.label_selector:
+            params["labelSelector"] = self.kind.label_selector
         while True:
             response = await self._connection.get(self._path, params)
             async with response:
@@ -218,8 +218,8 @@ class Informer:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(WATCH_TIMEOUT_S),
         }
-        if self._kind.label_selector:
-            params["labelSelector"] = self._kind.label_selector
+        if self.kind.label_selector:
+            params["labelSelector"] = self.kind.label_selector
         response = await self._connection.get(self._path, params)
         self._seen()
         async with response:

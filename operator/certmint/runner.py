@@ -179,6 +179,7 @@ async def run(options: Options) -> None:
     ]
     for each in informers:
         health.track(each.listed)
+        health.seen(each.kind.plural)  # a watch that never lists ages from the start
     issuers_listed = health.track(asyncio.Event())
     registry = handlers.build_registry(
         ctl, health, issuers_listed, configuration, cluster_issuers=not options.namespaces
