@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import aiohttp
 import kopf
 from kubernetes import client
 
@@ -210,7 +209,7 @@ async def confirm_no_issuers(
             if not any([await connection.exists_any(path) for path in paths]):
                 issuers_listed.set()
                 return
-        except (informer.ApiError, aiohttp.ClientError, TimeoutError, OSError) as err:
+        except informer.REQUEST_FAILURES as err:
             log.warning("could not list issuers: %r", err)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(issuers_listed.wait(), interval)

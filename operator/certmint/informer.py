@@ -40,6 +40,13 @@ EventHandler = Callable[[str, Mapping[str, Any]], None]
 
 PAGE_SIZE = 500
 WATCH_TIMEOUT_S = 300
+#: What a failed request or a broken stream raises, besides `ApiError`.
+CONNECTION_FAILURES: tuple[type[Exception], ...] = (
+    aiohttp.ClientError,
+    TimeoutError,
+    ValueError,  # a truncated or malformed JSON body
+    OSError,
+)
 #: A watch line may hold a whole object (a Secret can be 1 MiB, base64 makes it more).
 MAX_LINE_BYTES = 4 * 1024 * 1024
 
@@ -65,6 +72,10 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
+
+
+#: Every way a list or a watch can fail.
+REQUEST_FAILURES: tuple[type[Exception], ...] = (ApiError, *CONNECTION_FAILURES)
 
 
 class Connection:
@@ -173,25 +184,28 @@ class Informer:
                 if not self.resource_version:
                     await self._list()
                 await self._watch()
-                delay = 0.0
             except ApiError as err:
                 if err.status == HTTPStatus.GONE:
                     log.info("%s: resourceVersion expired, listing again", self.name)
                     self.resource_version = ""
                     continue
                 log.warning("%s: %s", self.name, err)
-                delay = min(max(delay * 2, self._retry_base), self._retry_cap)
-            except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as err:
+            except CONNECTION_FAILURES as err:
                 log.warning("%s: connection failed: %r", self.name, err)
-                delay = min(max(delay * 2, self._retry_base), self._retry_cap)
-            if delay:
-                await asyncio.sleep(delay)
+            else:
+                delay = 0.0
+                continue
+            delay = min(max(delay * 2, self._retry_base), self._retry_cap)
+            await asyncio.sleep(delay)
+
+    def _params(self, **extra: str) -> dict[str, str]:
+        if self.kind.label_selector:
+            extra["labelSelector"] = self.kind.label_selector
+        return extra
 
     async def _list(self) -> None:
         listed: set[ObjectKey] = set()
-        params = {"limit": str(PAGE_SIZE)}
-        if self.kind.label_selector:
-            params["labelSelector"] = self.kind.label_selector
+        params = self._params(limit=str(PAGE_SIZE))
         while True:
             response = await self._connection.get(self._path, params)
             async with response:
@@ -212,14 +226,12 @@ class Informer:
         self.listed.set()
 
     async def _watch(self) -> None:
-        params = {
-            "watch": "true",
-            "resourceVersion": self.resource_version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(WATCH_TIMEOUT_S),
-        }
-        if self.kind.label_selector:
-            params["labelSelector"] = self.kind.label_selector
+        params = self._params(
+            watch="true",
+            resourceVersion=self.resource_version,
+            allowWatchBookmarks="true",
+            timeoutSeconds=str(WATCH_TIMEOUT_S),
+        )
         response = await self._connection.get(self._path, params)
         self._seen()
         async with response:
