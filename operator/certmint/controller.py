@@ -116,18 +116,12 @@ class Controller(issuers.IssuerReconciliation):
         self, involved: Mapping[str, Any], type_: str, reason: str, message: str
     ) -> None:
         """Posts an Event in the background; a failure to post is logged, not raised."""
+        self.in_background(
+            self.api.post_event(involved, type_, reason, message, status.timestamp(self.clock())),
+            f"posting the {reason} Event",
+        )
 
-        async def post() -> None:
-            try:
-                await self.api.post_event(
-                    involved, type_, reason, message, status.timestamp(self.clock())
-                )
-            except kube.KubeError as err:
-                log.warning("could not post event %s: %s", reason, err)
-
-        self.in_background(post())
-
-    def in_background(self, work: Coroutine[Any, Any, None], what: str = "") -> None:
+    def in_background(self, work: Coroutine[Any, Any, Any], what: str) -> None:
         """Runs ``work`` as a task of its own; an API failure is logged as ``what`` failing."""
 
         async def run() -> None:

@@ -118,17 +118,9 @@ def issuer_record(
     return record
 
 
-def _key(body: Mapping[str, Any]) -> state.ObjectKey:
-    metadata = body.get("metadata") or {}
-    return (str(metadata.get("namespace", "")), str(metadata.get("name", "")))
-
-
 def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
     """kopf's credentials from the same client settings the rest of certmint uses."""
-    header = configuration.get_api_key_with_prefix(
-        "BearerToken"
-    ) or configuration.get_api_key_with_prefix("authorization")
-    scheme, _, token = (header or "").rpartition(" ")
+    scheme, _, token = informer.authorization(configuration).rpartition(" ")
     return kopf.ConnectionInfo(
         server=configuration.host,
         ca_path=configuration.ssl_ca_cert,
@@ -206,7 +198,10 @@ async def confirm_no_issuers(
     paths = [kind.path(ns) for kind in kinds for ns in (namespaces or ("",))]
     while not issuers_listed.is_set():
         try:
-            if not any([await connection.exists_any(path) for path in paths]):
+            for path in paths:
+                if await connection.exists_any(path):
+                    break
+            else:
                 issuers_listed.set()
                 return
         except informer.REQUEST_FAILURES as err:
@@ -226,16 +221,16 @@ def certificate_events(
     store = ctl.store
 
     def handle(type_: str, body: Mapping[str, Any]) -> None:
-        key = _key(body)
-        known = store.certificates.get(key)
-        version = (body.get("metadata") or {}).get("resourceVersion")
-        if type_ != "DELETED" and known is not None and known.resource_version == version:
-            return
+        key = informer.object_key(body)
         if type_ == "DELETED":
             record = store.drop_certificate(key)
             ctl.certificates.forget(key)
             if record is not None and is_leader():
                 ctl.in_background(ctl.delete_secret_of(record), f"deleting the Secret of {key}")
+            return
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        known = store.certificates.get(key)
+        if known is not None and known.resource_version == version:
             return
         store.put_certificate(certificate_record(body))
         ctl.certificates.add(key)
@@ -252,7 +247,7 @@ def secret_events(ctl: controller_module.Controller) -> informer.EventHandler:
     store = ctl.store
 
     def handle(type_: str, body: Mapping[str, Any]) -> None:
-        key = _key(body)
+        key = informer.object_key(body)
         metadata = body.get("metadata") or {}
         if type_ == "DELETED":
             known = store.secrets.pop(key, None)
@@ -278,7 +273,7 @@ def service_account_events(ctl: controller_module.Controller) -> informer.EventH
     store = ctl.store
 
     def handle(type_: str, body: Mapping[str, Any]) -> None:
-        key = _key(body)
+        key = informer.object_key(body)
         if type_ == "DELETED":
             store.service_accounts.discard(key)
         else:

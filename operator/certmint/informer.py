@@ -78,6 +78,18 @@ class ApiError(Exception):
 REQUEST_FAILURES: tuple[type[Exception], ...] = (ApiError, *CONNECTION_FAILURES)
 
 
+def authorization(configuration: client.Configuration) -> str:
+    """The ``Authorization`` header the configuration asks for ("" for client certificates).
+
+    Reading it runs the configuration's refresh hook, so a rotated token is picked up.
+    """
+    return str(
+        configuration.get_api_key_with_prefix("BearerToken")
+        or configuration.get_api_key_with_prefix("authorization")
+        or ""
+    )
+
+
 class Connection:
     """HTTP to the API server with the credentials of a ``kubernetes`` client configuration.
 
@@ -101,11 +113,8 @@ class Connection:
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json"}
-        authorization = self._configuration.get_api_key_with_prefix(
-            "BearerToken"
-        ) or self._configuration.get_api_key_with_prefix("authorization")
-        if authorization:
-            headers["Authorization"] = authorization
+        if header := authorization(self._configuration):
+            headers["Authorization"] = header
         return headers
 
     @property
@@ -211,7 +220,7 @@ class Informer:
             async with response:
                 page: Json = json.loads(await response.read())
             for item in page.get("items") or ():
-                listed.add(_key(item))
+                listed.add(object_key(item))
                 self._deliver("ADDED", item)
             metadata = page.get("metadata") or {}
             if not metadata.get("continue"):
@@ -249,7 +258,7 @@ class Informer:
             self.resource_version = str(version)
         if type_ == "BOOKMARK":
             return
-        key = _key(obj)
+        key = object_key(obj)
         if type_ == "DELETED":
             self._keys.discard(key)
         else:
@@ -261,9 +270,10 @@ class Informer:
         try:
             self._handle(type_, obj)
         except Exception:
-            log.exception("%s: handling %s %s failed", self.name, type_, _key(obj))
+            log.exception("%s: handling %s %s failed", self.name, type_, object_key(obj))
 
 
-def _key(obj: Mapping[str, Any]) -> ObjectKey:
+def object_key(obj: Mapping[str, Any]) -> ObjectKey:
+    """(namespace, name) of an object; namespace is "" for a cluster-scoped one."""
     metadata = obj.get("metadata") or {}
     return (str(metadata.get("namespace", "")), str(metadata.get("name", "")))

@@ -1,4 +1,4 @@
-"""The one module that talks to the Kubernetes API (besides kopf's own watches).
+"""The one module that talks to the Kubernetes API (the watches read: informer.py and kopf).
 
 Calls run the synchronous ``kubernetes`` client on a dedicated thread pool and return
 raw JSON dicts (no model deserialization: it costs more CPU than the HTTP call).

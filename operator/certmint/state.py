@@ -1,4 +1,4 @@
-"""The operator's in-memory view of the cluster, fed by kopf's watches.
+"""The operator's in-memory view of the cluster, fed by the watches (informers and kopf).
 
 Records are compact: parsed specs, the status as last observed, and Secret summaries
 without private keys. Reconciliation reads from here instead of the API, so a steady
@@ -64,7 +64,7 @@ class CertificateRecord:
         return (self.namespace, self.name)
 
     def reference(self) -> dict[str, Any]:
-        """The minimal body kopf needs to post an Event about this object."""
+        """The minimal body an Event needs to name this object."""
         return {
             "apiVersion": "certmint.io/v1alpha1",
             "kind": "Certificate",

@@ -167,35 +167,35 @@ def create(kube: client.ApiClient, body: dict[str, Any]) -> dict[str, Any]:
 def ca_issuer(
     kube: client.ApiClient,
     namespace: str,
-    *,
     name: str = "ca",
-    policy: dict[str, Any] | None = None,
+    *,
+    policy: Mapping[str, Any] | None = None,
     generate: bool = True,
 ) -> None:
     """A namespaced Issuer whose CA is the Secret ``<name>-ca`` (generated unless told not to)."""
     ca: dict[str, Any] = {"secretName": f"{name}-ca"}
     if generate:
-        ca["generate"] = {"commonName": f"{namespace} root"}
+        ca["generate"] = {"commonName": f"{namespace} {name} root"}
     create(
         kube,
         {
             "kind": "Issuer",
             "metadata": {"name": name, "namespace": namespace},
-            "spec": {"ca": ca, "trustDomain": "test.example", "policy": policy or {}},
+            "spec": {"ca": ca, "trustDomain": "test.example", "policy": dict(policy or {})},
         },
     )
 
 
 def certificate(
-    kube: client.ApiClient, namespace: str, name: str = "web", **spec: Any
+    kube: client.ApiClient, namespace: str, name: str = "web", issuer: str = "ca", **spec: Any
 ) -> dict[str, Any]:
-    """A Certificate ``name`` for Secret ``<name>-tls`` from Issuer ``ca``, with one DNS name."""
+    """A Certificate ``name`` for Secret ``<name>-tls`` from Issuer ``issuer``, one DNS name."""
     body = {
         "kind": "Certificate",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "secretName": f"{name}-tls",
-            "issuerRef": {"name": "ca"},
+            "issuerRef": {"name": issuer},
             "dnsNames": [f"{name}.{namespace}.svc"],
             **spec,
         },

@@ -26,6 +26,7 @@ from kubernetes import client
 
 from tests.integration.support import (
     OperatorProcess,
+    certificate,
     create,
     leaf_of,
     read_secret,
@@ -90,21 +91,6 @@ def acquired_by(kube: client.ApiClient, identity: str) -> Callable[[], datetime 
         return acquired if holder == identity else None
 
     return probe
-
-
-def certificate(kube: client.ApiClient, namespace: str, name: str) -> None:
-    create(
-        kube,
-        {
-            "kind": "Certificate",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {
-                "secretName": f"{name}-tls",
-                "issuerRef": {"name": "ca"},
-                "dnsNames": [f"{name}.{namespace}.svc"],
-            },
-        },
-    )
 
 
 def final_serials(kube: client.ApiClient, namespace: str, names: list[str]) -> dict[str, Any]:

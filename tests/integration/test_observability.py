@@ -33,8 +33,9 @@ from tests.integration.support import (
     GROUP,
     VERSION,
     OperatorProcess,
+    ca_issuer,
+    certificate,
     condition,
-    create,
     events_for,
     get_certificate,
     patch_certificate,
@@ -103,46 +104,6 @@ def issuance_series(process: OperatorProcess, issuer: str) -> Series:
 
 def epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def ca_issuer(
-    kube: client.ApiClient,
-    namespace: str,
-    name: str,
-    *,
-    generate: bool = True,
-    policy: Mapping[str, Any] | None = None,
-) -> None:
-    """An Issuer whose CA lives in Secret ``<name>-ca``, generated unless ``generate=False``."""
-    ca: dict[str, Any] = {"secretName": f"{name}-ca"}
-    if generate:
-        ca["generate"] = {"commonName": f"{namespace} {name} root"}
-    create(
-        kube,
-        {
-            "kind": "Issuer",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"ca": ca, "trustDomain": "test.example", "policy": dict(policy or {})},
-        },
-    )
-
-
-def certificate(
-    kube: client.ApiClient, namespace: str, name: str, issuer: str, **spec: Any
-) -> None:
-    create(
-        kube,
-        {
-            "kind": "Certificate",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {
-                "secretName": f"{name}-tls",
-                "issuerRef": {"name": issuer},
-                "dnsNames": [f"{name}.{namespace}.svc"],
-                **spec,
-            },
-        },
-    )
 
 
 def delete_certificate(kube: client.ApiClient, namespace: str, name: str) -> None:

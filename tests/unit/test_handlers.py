@@ -11,9 +11,9 @@ from aiohttp import web
 from kubernetes import client
 
 from certmint import controller, handlers, informer, kube, secret_format, state
+from tests.unit.test_informer import DEADLINE_S, wait_until
 
 NAMESPACE = "shop"
-DEADLINE_S = 10.0
 
 
 @pytest.fixture
@@ -190,10 +190,7 @@ async def test_the_probe_stops_once_kopf_delivers_an_issuer(
     connection = informer.Connection(configuration)
     listed = asyncio.Event()
     probe = asyncio.create_task(handlers.confirm_no_issuers(connection, listed, (), interval=0.01))
-    deadline = asyncio.get_running_loop().time() + DEADLINE_S
-    while len(script) > 1:  # three rounds of probing, each finding the Issuer
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.005)
+    await wait_until(lambda: len(script) == 1)  # three rounds of probing found the Issuer
     assert not probe.done()  # an Issuer exists and kopf has not delivered it yet
     listed.set()  # what kopf's first issuer event does
     await asyncio.wait_for(probe, DEADLINE_S)
