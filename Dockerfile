@@ -11,13 +11,14 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY requirements/runtime.txt requirements/
 COPY operator/ operator/
 
-# Wheels for the project and its dependencies, then a virtual environment installed from
-# those wheels alone. pip byte-compiles on install, so nothing is written at run time.
-RUN pip wheel --wheel-dir /wheels . \
-    && python -m venv /opt/certmint \
-    && /opt/certmint/bin/pip install --no-index --find-links /wheels certmint \
+# The runtime dependencies exactly as locked (versions and hashes, nothing resolved), then
+# certmint itself. pip byte-compiles on install, so nothing is written at run time.
+RUN python -m venv /opt/certmint \
+    && /opt/certmint/bin/pip install --require-hashes --no-deps -r requirements/runtime.txt \
+    && /opt/certmint/bin/pip install --no-deps . \
     && /opt/certmint/bin/certmint --help >/dev/null
 
 

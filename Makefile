@@ -9,18 +9,32 @@ BIN := $(VENV)/bin
 KUBECONFIG_LOCAL := $(CURDIR)/.local/kubeconfig
 N ?= 1000
 
-.PHONY: help venv tools prometheus cluster-up cluster-down lint test test-unit test-integration run bench clean
+.PHONY: help venv deps-upgrade tools prometheus cluster-up cluster-down lint test test-unit test-integration run bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+LOCK := requirements/lock.txt
+
+# The venv installs exactly the locked versions (with hashes) and never resolves; a changed
+# lock rebuilds it from scratch so nothing unlocked lingers. See docs/dependencies.md.
+$(VENV)/.installed: $(LOCK) pyproject.toml
+	@rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
-venv: $(VENV)/.installed ## Create .venv and install certmint with its test extras
+venv: $(VENV)/.installed ## Create .venv from the lock (requirements/lock.txt): certmint, test and bench extras
+
+UV_COMPILE := UV_NATIVE_TLS=1 $(BIN)/uv pip compile --universal --python-version 3.11 \
+	--generate-hashes --quiet --custom-compile-command "make deps-upgrade"
+
+deps-upgrade: venv ## Refresh the lock to the newest versions pyproject.toml allows, reinstall, run the unit tests
+	$(UV_COMPILE) --upgrade pyproject.toml requirements/tools.in --extra test --extra bench -o $(LOCK)
+	$(UV_COMPILE) pyproject.toml --constraint $(LOCK) -o requirements/runtime.txt
+	@$(MAKE) --no-print-directory venv
+	$(BIN)/pytest -q tests/unit
 
 tools: venv ## Build (first run) or reuse the cached etcd, kube-apiserver and kubectl; link them into .venv/bin
 	@dirs="$$(bash hack/build-control-plane.sh)"; \

@@ -210,16 +210,24 @@ def _admin_context(pki: Path) -> ssl.SSLContext:
 def _healthy(state: dict[str, Any]) -> bool:
     if not all(_alive(pid) for pid in state["pids"].values()):
         return False
-    code, _ = _get(
-        f"https://127.0.0.1:{state['apiserver_port']}/api/v1/namespaces/default",
-        _admin_context(STATE / "pki"),
+    ready, _ = _apiserver_ready(
+        f"https://127.0.0.1:{state['apiserver_port']}", _admin_context(STATE / "pki")
     )
-    return code == 200
+    return ready
 
 
 def _http_ok(url: str, context: ssl.SSLContext | None = None) -> tuple[bool, str]:
     code, body = _get(url, context)
     return code == 200, f"HTTP {code}: {body[:200]}"
+
+
+def _apiserver_ready(server: str, context: ssl.SSLContext) -> tuple[bool, str]:
+    """Ready when /livez and /readyz both answer `ok` and namespace default can be read."""
+    for probe in ("/livez", "/readyz"):
+        code, body = _get(f"{server}{probe}", context)
+        if (code, body.strip()) != (200, "ok"):
+            return False, f"{probe}: HTTP {code}: {body[-300:]}"
+    return _http_ok(f"{server}/api/v1/namespaces/default", context)
 
 
 def _wait(what: str, check: Any, log: Path, proc: subprocess.Popen[bytes]) -> None:
@@ -347,7 +355,7 @@ def up() -> None:
     context = _admin_context(pki)
     _wait(
         "kube-apiserver",
-        lambda: _http_ok(f"{server}/api/v1/namespaces/default", context),
+        lambda: _apiserver_ready(server, context),
         api_log,
         apiserver,
     )

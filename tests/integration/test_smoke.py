@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
 
-from tests.integration.conftest import Kubectl
+from tests.integration.conftest import BIN, CLUSTER, Kubectl
 
 
 def test_a_configmap_round_trips_through_the_api_server(
@@ -43,3 +45,26 @@ def test_a_service_account_without_rights_is_forbidden(
 
     assert denied.value.status == 403
     assert f"system:serviceaccount:{namespace}:nobody" in denied.value.body
+
+
+def test_cluster_up_returns_only_once_the_api_server_is_live_and_ready(tmp_path: Path) -> None:
+    """A second control plane beside the session's: the first probe after `up` succeeds."""
+    environment = {**os.environ, "CERTMINT_LOCAL_DIR": str(tmp_path)}
+    subprocess.run([*CLUSTER, "up"], env=environment, check=True, capture_output=True)
+    try:
+        for probe in ("/livez", "/readyz"):
+            result = subprocess.run(
+                [
+                    str(BIN / "kubectl"),
+                    f"--kubeconfig={tmp_path / 'kubeconfig'}",
+                    "get",
+                    "--raw",
+                    probe,
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert (result.returncode, result.stdout) == (0, "ok"), result.stderr
+    finally:
+        subprocess.run([*CLUSTER, "down"], env=environment, check=False, capture_output=True)

@@ -79,6 +79,12 @@ def test_the_runtime_stage_runs_certmint_as_the_non_root_user() -> None:
     ) == ("65532:65532", ["certmint", "run"], ["-A"])
 
 
+def test_the_image_installs_the_locked_runtime_dependencies_and_resolves_nothing() -> None:
+    installs = [arguments for keyword, arguments in instructions() if keyword == "RUN"]
+    assert "pip install --require-hashes --no-deps -r requirements/runtime.txt" in installs[0]
+    assert all("--no-deps" in part for part in installs[0].split("&&") if "pip install" in part)
+
+
 def test_the_runtime_stage_copies_only_the_built_environment() -> None:
     copies = [arguments for keyword, arguments in final_stage() if keyword in {"COPY", "ADD"}]
     assert copies == ["--from=builder /opt/certmint /opt/certmint"]
@@ -107,6 +113,7 @@ CONTEXT_CASES = [
     ("pyproject.toml", True),
     ("README.md", True),
     ("operator/certmint/__init__.py", True),
+    ("requirements/runtime.txt", True),
     (".venv/bin/python", False),
     (".git/HEAD", False),
     (".local/kubeconfig", False),

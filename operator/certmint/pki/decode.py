@@ -143,7 +143,7 @@ def describe(certificate: x509.Certificate, *, strict: bool = True) -> Certifica
         PKIError: ``claims`` when the claims extension is present but malformed and
             ``strict`` is True.
     """
-    sans = _sans(certificate) or x509.SubjectAlternativeName([])
+    sans = _sans(certificate)
     identity = identity_of(certificate)
     try:
         certificate_claims = claims.claims_of(certificate)
@@ -169,16 +169,21 @@ def describe(certificate: x509.Certificate, *, strict: bool = True) -> Certifica
         not_after=certificate.not_valid_after_utc,
         identity=str(identity) if identity else None,
         claims=certificate_claims,
-        dns_names=tuple(sans.get_values_for_type(x509.DNSName)),
-        ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress)),
-        uris=tuple(sans.get_values_for_type(x509.UniformResourceIdentifier)),
-        email_addresses=tuple(sans.get_values_for_type(x509.RFC822Name)),
+        dns_names=_san_values(sans, x509.DNSName),
+        ip_addresses=tuple(str(ip) for ip in _san_values(sans, x509.IPAddress)),
+        uris=_san_values(sans, x509.UniformResourceIdentifier),
+        email_addresses=_san_values(sans, x509.RFC822Name),
         key=key,
         fingerprint_sha256=fingerprint_sha256(certificate),
         is_ca=_is_ca(certificate),
         signature_algorithm=_signature_algorithm_name(certificate),
         other_extensions=other,
     )
+
+
+def _san_values(sans: x509.SubjectAlternativeName | None, kind: type[Any]) -> tuple[Any, ...]:
+    """The values of one kind of SAN; none when the certificate has no SAN extension."""
+    return () if sans is None else tuple(sans.get_values_for_type(kind))
 
 
 def _signature_algorithm_name(certificate: x509.Certificate) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from certmint import inspect_cmd
 from certmint.pki import building, claims, decode, formats, issuing, keys
@@ -187,3 +189,74 @@ def test_malformed_claims_are_reported_not_fatal(pki: Pki) -> None:
     assert code == 1
     assert document["certificate"]["claims"] == {}
     assert document["claimsError"].startswith("claims: not a DER WorkloadClaims value (")
+
+
+def _no_extensions(pki: Pki) -> x509.Certificate:
+    key = pki.key("ECDSA P-256", "bare")
+    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "bare")])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - datetime.timedelta(minutes=1))
+        .not_valid_after(NOW + datetime.timedelta(hours=1))
+        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+
+
+def _version_1(openssl: str, tmp_path: Path) -> x509.Certificate:
+    """A v1 certificate (no extensions field at all), made by openssl's x509 -req."""
+    key, request, out = (tmp_path / name for name in ("v1.key", "v1.csr", "v1.pem"))
+    run = functools.partial(subprocess.run, check=True, capture_output=True)
+    run([openssl, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key])
+    run([openssl, "req", "-new", "-key", key, "-subj", "/CN=version one", "-out", request])
+    run([openssl, "x509", "-req", "-in", request, "-key", key, "-days", "1", "-out", out])
+    certificate = x509.load_pem_x509_certificate(out.read_bytes())
+    assert certificate.version == x509.Version.v1, "this openssl wrote a v3 certificate"
+    return certificate
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        pytest.param("root CA", ("CN=root ECDSA P-256", "ECDSA P-256"), id="a CA without SANs"),
+        pytest.param("RSA root CA", ("CN=root RSA 2048", "RSA 2048"), id="an RSA CA"),
+        pytest.param("Ed25519 root CA", ("CN=root Ed25519", "Ed25519"), id="an Ed25519 CA"),
+        pytest.param("no extensions", ("CN=bare", "ECDSA P-256"), id="no extensions at all"),
+        pytest.param("version 1", ("CN=version one", "ECDSA P-256"), id="a v1 certificate"),
+    ],
+)
+def test_any_certificate_shape_is_described(
+    pki: Pki, openssl: str, tmp_path: Path, shape: str, expected: tuple[str, str]
+) -> None:
+    subject, key = expected
+    certificate = {
+        "root CA": lambda: pki.root("ECDSA P-256").certificate,
+        "RSA root CA": lambda: pki.root("RSA 2048").certificate,
+        "Ed25519 root CA": lambda: pki.root("Ed25519").certificate,
+        "no extensions": lambda: _no_extensions(pki),
+        "version 1": lambda: _version_1(openssl, tmp_path),
+    }[shape]()
+    secret = {"tls.crt": decode.certificates_to_pem([certificate])}
+    moment = certificate.not_valid_before_utc + datetime.timedelta(minutes=2)
+
+    table, table_code = inspect_cmd.run(None, secret, as_json=False, now=moment)
+    document = json.loads(inspect_cmd.run(None, secret, as_json=True, now=moment)[0])
+
+    assert table_code == 0, table
+    assert f"Subject {subject}" in [" ".join(line.split()) for line in table.splitlines()]
+    view = document["certificate"]
+    assert (view["subject"], view["key"]) == (subject, key)
+    assert view["dnsNames"] == view["uris"] == view["ipAddresses"] == []
+    assert view["identity"] is None
+    assert view["claims"] == {}
+
+
+def test_a_garbage_pem_body_is_a_clear_error() -> None:
+    garbage = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+    assert inspect_cmd.run(None, {"tls.crt": garbage}, as_json=False, now=NOW) == (
+        "error: tls.crt: no readable PEM certificate",
+        2,
+    )
