@@ -82,6 +82,8 @@ class Kube:
         self._events: collections.OrderedDict[tuple[str, ...], tuple[str, int]] = (
             collections.OrderedDict()
         )
+        #: The newest post of each Event identity still in flight; a repeat waits for it.
+        self._event_posts: dict[tuple[str, ...], asyncio.Future[None]] = {}
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -267,6 +269,24 @@ class Kube:
         namespace = metadata.get("namespace") or "default"
         message = message[:1024]
         identity = (namespace, str(metadata.get("uid") or metadata["name"]), type_, reason, message)
+        # Posts of one identity take turns: a repeat sent while the first create is in
+        # flight would not know its name yet and create a second Event.
+        previous = self._event_posts.get(identity)
+        turn = self._event_posts[identity] = asyncio.get_running_loop().create_future()
+        try:
+            if previous is not None:
+                await previous
+            await self._post_or_count_event(identity, involved, now)
+        finally:
+            turn.set_result(None)
+            if self._event_posts.get(identity) is turn:
+                del self._event_posts[identity]
+
+    async def _post_or_count_event(
+        self, identity: tuple[str, ...], involved: Mapping[str, Any], now: str
+    ) -> None:
+        namespace, _, type_, reason, message = identity
+        metadata = involved["metadata"]
         if (posted := self._events.get(identity)) is not None:
             name, count = posted
             patch = {"count": count + 1, "lastTimestamp": now}
