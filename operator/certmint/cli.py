@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from certmint import authority, controller, kube, logs, secret_format, status
+from certmint.pki import claims, errors, extensions
 
 
 def _object_ref(text: str) -> tuple[str, str]:
@@ -25,6 +26,19 @@ def _object_ref(text: str) -> tuple[str, str]:
 
 def _seconds(text: str) -> timedelta:
     return timedelta(seconds=float(text))
+
+
+def _claims_oids(text: str) -> claims.ClaimsOids:
+    try:
+        return extensions.claims_oids(text)
+    except errors.PKIError as err:
+        raise argparse.ArgumentTypeError(err.message) from None
+
+
+_CLAIMS_OID_HELP = (
+    "OID of the claims extension, e.g. one under your Private Enterprise Number; replaces "
+    f"certmint's ({claims.CLAIMS_OID.dotted_string}) for writing and reading"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,12 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--lease-duration", type=float, default=15.0, help="leader Lease, seconds")
     run.add_argument("--identity", default="", help="leader-election identity (default: host)")
+    run.add_argument(
+        "--claims-oid", type=_claims_oids, default=claims.DEFAULT_OIDS, help=_CLAIMS_OID_HELP
+    )
 
     inspect = commands.add_parser("inspect", help="decode a certificate or a certmint Secret")
     source = inspect.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", help="a PEM file")
     source.add_argument("-s", "--secret", type=_object_ref, help="NAMESPACE/SECRET")
     inspect.add_argument("--json", action="store_true")
+    inspect.add_argument(
+        "--claims-oid", type=_claims_oids, default=claims.DEFAULT_OIDS, help=_CLAIMS_OID_HELP
+    )
 
     for name, text in (
         ("status", "what a Certificate is waiting for"),
@@ -101,6 +121,7 @@ def command_run(args: argparse.Namespace) -> int:
         retry_base=args.retry_base,
         retry_cap=args.retry_cap,
         issuer_resync=args.issuer_resync,
+        claims_oid=args.claims_oid.write,
     )
     options = runner.Options(
         kubeconfig=args.kubeconfig,
@@ -129,9 +150,11 @@ def command_inspect(args: argparse.Namespace) -> int:
             for key, value in (body.get("data") or {}).items()
             if key in (secret_format.TLS_CRT, secret_format.CA_CRT)
         }
-        text, code = inspect_cmd.run(None, data, args.json, now)
+        text, code = inspect_cmd.run(None, data, args.json, now, claims_oids=args.claims_oid)
     else:
-        text, code = inspect_cmd.run(str(Path(args.file)), None, args.json, now)
+        text, code = inspect_cmd.run(
+            str(Path(args.file)), None, args.json, now, claims_oids=args.claims_oid
+        )
     print(text)
     return code
 

@@ -16,6 +16,8 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography import x509
+
 from certmint import (
     authority,
     issuance,
@@ -31,7 +33,7 @@ from certmint import (
     status,
 )
 from certmint.pki import ca as pki_ca
-from certmint.pki import decode, errors, issuing, keys, renewal
+from certmint.pki import claims, decode, errors, issuing, keys, renewal
 
 log = logging.getLogger("certmint.controller")
 
@@ -54,6 +56,7 @@ class Settings:
         retry_base: First delay after a failed issuance.
         retry_cap: Longest delay between failed issuances.
         issuer_resync: How often a ready issuer re-reads its CA Secret.
+        claims_oid: The OID new certificates carry their claims under (``--claims-oid``).
     """
 
     operator_namespace: str = "certmint-system"
@@ -63,6 +66,7 @@ class Settings:
     retry_base: timedelta = renewal.DEFAULT_BACKOFF_BASE
     retry_cap: timedelta = renewal.DEFAULT_BACKOFF_CAP
     issuer_resync: timedelta = timedelta(seconds=30)
+    claims_oid: x509.ObjectIdentifier = claims.CLAIMS_OID
 
 
 def _now() -> datetime:
@@ -226,7 +230,12 @@ class Controller(issuers.IssuerReconciliation):
         private_key = await self._private_key(record, spec, secret)
         duration = policy.effective_duration(issuer_spec.policy, spec)
         request = issuance.leaf_request(
-            spec, issuer_spec, record.namespace, private_key.public_key(), duration
+            spec,
+            issuer_spec,
+            record.namespace,
+            private_key.public_key(),
+            duration,
+            claims_oid=self.settings.claims_oid,
         )
         signer: pki_ca.CertificateAuthority | keys.PrivateKey = runtime.signer or private_key
         issued = await asyncio.get_running_loop().run_in_executor(

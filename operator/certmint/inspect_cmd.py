@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from cryptography import x509
 
-from certmint.pki import decode, errors, verify
+from certmint.pki import claims, decode, errors, verify
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -73,6 +73,7 @@ def run(
     now: datetime.datetime,
     *,
     ca_pem: bytes | None = None,
+    claims_oids: claims.ClaimsOids = claims.DEFAULT_OIDS,
 ) -> tuple[str, int]:
     """Inspect a certificate file or a Secret's decoded data.
 
@@ -83,6 +84,7 @@ def run(
         as_json: Render JSON instead of a table.
         now: The current time (aware).
         ca_pem: Trust anchors to verify against; overrides the Secret's ``ca.crt``.
+        claims_oids: The OIDs to read the claims extension under (``--claims-oid``).
 
     Returns:
         The text to print and the exit code.
@@ -93,7 +95,7 @@ def run(
         if as_json:
             return json.dumps({"error": str(err)}, indent=2), EXIT_UNREADABLE
         return f"error: {err}", EXIT_UNREADABLE
-    report = build_report(source, certificates, anchors, now)
+    report = build_report(source, certificates, anchors, now, claims_oids=claims_oids)
     text = json.dumps(to_json(report), indent=2) if as_json else render_table(report, now)
     return text, report.exit_code
 
@@ -138,6 +140,8 @@ def build_report(
     certificates: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
     now: datetime.datetime,
+    *,
+    claims_oids: claims.ClaimsOids = claims.DEFAULT_OIDS,
 ) -> Report:
     """Decode the certificates and check the chain.
 
@@ -146,12 +150,13 @@ def build_report(
         certificates: The leaf first, then its intermediates.
         anchors: Trust anchors; empty to skip the chain check.
         now: The current time (aware).
+        claims_oids: The OIDs to read the claims extension under.
 
     Returns:
         The report.
     """
     leaf, *intermediates = certificates
-    view, claims_error = _describe_leniently(leaf)
+    view, claims_error = _describe_leniently(leaf, claims_oids)
     if not anchors:
         check = ChainCheck("skipped", "no trust anchors given (ca.crt)")
     else:
@@ -170,19 +175,21 @@ def build_report(
         source=source,
         leaf=view,
         claims_error=claims_error,
-        chain=tuple(_describe_leniently(cert)[0] for cert in intermediates),
-        trust_anchors=tuple(_describe_leniently(cert)[0] for cert in anchors),
+        chain=tuple(_describe_leniently(cert, claims_oids)[0] for cert in intermediates),
+        trust_anchors=tuple(_describe_leniently(cert, claims_oids)[0] for cert in anchors),
         chain_check=check,
         validity=validity,
         remaining=view.not_after - now,
     )
 
 
-def _describe_leniently(certificate: x509.Certificate) -> tuple[decode.CertificateView, str | None]:
+def _describe_leniently(
+    certificate: x509.Certificate, claims_oids: claims.ClaimsOids
+) -> tuple[decode.CertificateView, str | None]:
     try:
-        return decode.describe(certificate), None
+        return decode.describe(certificate, claims_oids=claims_oids), None
     except errors.PKIError as err:
-        return decode.describe(certificate, strict=False), str(err)
+        return decode.describe(certificate, strict=False, claims_oids=claims_oids), str(err)
 
 
 def to_json(report: Report) -> dict[str, Any]:

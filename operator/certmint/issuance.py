@@ -9,8 +9,10 @@ from __future__ import annotations
 import ipaddress
 from datetime import timedelta
 
+from cryptography import x509
+
 from certmint import model
-from certmint.pki import extensions, issuing, keys, spiffe
+from certmint.pki import claims, extensions, issuing, keys, spiffe
 
 
 def key_spec(spec: model.PrivateKeySpec) -> keys.KeySpec:
@@ -33,8 +35,10 @@ def leaf_request(
     namespace: str,
     public_key: keys.PublicKey,
     duration: timedelta,
+    *,
+    claims_oid: x509.ObjectIdentifier = claims.CLAIMS_OID,
 ) -> issuing.LeafRequest:
-    """Builds what the certificate will say.
+    """Builds what the certificate will say; its claims go under ``claims_oid``.
 
     Raises:
         PKIError: A value the PKI core refuses (an extension value, an invalid name).
@@ -61,6 +65,7 @@ def leaf_request(
         uris=spec.uris,
         email_addresses=spec.email_addresses,
         claims=spec.claims,
+        claims_oid=claims_oid,
         extensions=tuple(
             extensions.RawExtension(
                 oid=ext.oid,

@@ -85,6 +85,8 @@ RESERVED_EXTENSION_ARCS: Final[Mapping[str, str]] = types.MappingProxyType(
         "spec fields (dnsNames, usages, isCA, ...)",
         "1.3.6.1.5.5.7": "it is in the PKIX arc that certmint reserves for standard extensions",
         "1.3.6.1.4.1.11129.2.4": "it is a Certificate Transparency extension",
+        "1.2.840.113556.1.8000.2554.49118.29815.48385.17178.39665.9535742.3088872": "it is in "
+        "certmint's own arc; use spec.claims for claims",
         "2.25.255037599343673218920774665946782441960": "it is in certmint's own arc; "
         "use spec.claims for claims",
     }

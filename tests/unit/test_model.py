@@ -16,6 +16,9 @@ from certmint import model
 ABSENT = object()
 
 
+CLAIMS_OID = "1.2.840.113556.1.8000.2554.49118.29815.48385.17178.39665.9535742.3088872.1"
+
+
 def certificate_body(**fields: Any) -> dict[str, Any]:
     """A minimal valid Certificate with some spec fields replaced (ABSENT removes one)."""
     spec: dict[str, Any] = {
@@ -527,14 +530,14 @@ CERTIFICATE_ERRORS = [
         certificate_body(
             extensions=[
                 {
-                    "oid": "2.25.255037599343673218920774665946782441960.1",
+                    "oid": CLAIMS_OID,
                     "value": {"der": "BQA="},
                 }
             ]
         ),
         "spec.extensions[0].oid",
-        "2.25.255037599343673218920774665946782441960.1 cannot be requested: it is in "
-        "certmint's own arc; use spec.claims for claims",
+        f"{CLAIMS_OID} cannot be requested: it is in certmint's own arc; "
+        "use spec.claims for claims",
         id="a raw claims extension",
     ),
     pytest.param(

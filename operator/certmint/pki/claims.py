@@ -12,12 +12,18 @@ The wire format (docs/claims.md has the full story)::
 "Sorted" means by the UTF-8 bytes, which is the same order as Python's ``str``
 comparison (code point order), Go's ``sort.Strings`` and Java's ``compareTo`` on
 strings without surrogate pairs. Encoding and decoding go through pyasn1.
+
+The extension is written under `CLAIMS_OID` and read under it or `LEGACY_CLAIMS_OID`
+(the first contract's OID, which Go cannot parse); `ClaimsOids` replaces both with an
+organization's own OID.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import unicodedata
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
@@ -29,11 +35,59 @@ from pyasn1.type import char, namedtype, univ
 
 from certmint.pki import errors
 
-PROJECT_OID_ARC = "2.25.255037599343673218920774665946782441960"
+#: certmint's UUID, from which both of its OID arcs derive.
+PROJECT_UUID = uuid.UUID("bfde7477-bd01-431a-9af1-9180fe2f21e8")
+#: The arc Microsoft delegated for registration-free OIDs derived from a GUID.
+GUID_ARC = "1.2.840.113556.1.8000.2554"
+#: certmint's arc: `PROJECT_UUID` under `GUID_ARC` (see `guid_arc`); every arc < 2**31.
+PROJECT_OID_ARC = "1.2.840.113556.1.8000.2554.49118.29815.48385.17178.39665.9535742.3088872"
 CLAIMS_OID = x509.ObjectIdentifier(f"{PROJECT_OID_ARC}.1")
+#: The first contract's arc, ``2.25.<PROJECT_UUID as an integer>`` (X.667). Go refuses
+#: its 128-bit arc, so certmint reads claims under it but never writes them there.
+LEGACY_OID_ARC = "2.25.255037599343673218920774665946782441960"
+LEGACY_CLAIMS_OID = x509.ObjectIdentifier(f"{LEGACY_OID_ARC}.1")
 CLAIMS_VERSION = 1
 
+# The GUID's 32 hex digits split 4,4,4,4,4,6,6: arcs of 16,16,16,16,16,24,24 bits.
+_GUID_ARC_DIGITS = (4, 4, 4, 4, 4, 6, 6)
+
 Claims: TypeAlias = Mapping[str, Sequence[str]]
+
+
+def guid_arc(guid: uuid.UUID) -> str:
+    """The OID arc of a GUID under `GUID_ARC`, as Microsoft defines the mapping.
+
+    Args:
+        guid: Any UUID, e.g. `PROJECT_UUID`.
+
+    Returns:
+        Dotted-decimal text: `GUID_ARC`, then the GUID's hex digits split 4,4,4,4,4,6,6,
+        each read as a hexadecimal integer.
+    """
+    digits, arcs = guid.hex, []
+    for width in _GUID_ARC_DIGITS:
+        arcs.append(str(int(digits[:width], 16)))
+        digits = digits[width:]
+    return ".".join((GUID_ARC, *arcs))
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimsOids:
+    """Which OID the claims extension is written under, and which OIDs are read.
+
+    The default writes `CLAIMS_OID` and reads it or `LEGACY_CLAIMS_OID`; an
+    organization's own OID replaces both (`certmint.pki.extensions.claims_oids`).
+
+    Attributes:
+        write: The OID of the extensions certmint issues.
+        read: The OIDs a reader accepts; a certificate must carry at most one of them.
+    """
+
+    write: x509.ObjectIdentifier = CLAIMS_OID
+    read: tuple[x509.ObjectIdentifier, ...] = (CLAIMS_OID, LEGACY_CLAIMS_OID)
+
+
+DEFAULT_OIDS = ClaimsOids()
 
 
 class _Values(univ.SequenceOf):  # type: ignore[misc]  # pyasn1 ships no type hints
@@ -217,38 +271,50 @@ def _require_strictly_sorted(items: Iterable[str], what: str) -> None:
         previous = item
 
 
-def claims_extension(claims: Claims) -> x509.UnrecognizedExtension:
+def claims_extension(
+    claims: Claims, oid: x509.ObjectIdentifier = CLAIMS_OID
+) -> x509.UnrecognizedExtension:
     """The claims as an X.509 extension value (mark it non-critical when adding it).
 
     Args:
         claims: Claim key to its values.
+        oid: The extension's OID (`ClaimsOids.write`).
 
     Returns:
-        An extension object carrying `CLAIMS_OID` and the DER value.
+        An extension object carrying ``oid`` and the DER value.
 
     Raises:
         PKIError: The claims are malformed.
     """
-    return x509.UnrecognizedExtension(CLAIMS_OID, encode_claims(claims))
+    return x509.UnrecognizedExtension(oid, encode_claims(claims))
 
 
-def claims_of(certificate: x509.Certificate) -> dict[str, tuple[str, ...]]:
+def claims_of(
+    certificate: x509.Certificate, oids: ClaimsOids = DEFAULT_OIDS
+) -> dict[str, tuple[str, ...]]:
     """The claims a certificate carries; empty when it has no claims extension.
 
     Args:
         certificate: Any certificate.
+        oids: The OIDs to read the extension under (``oids.read``).
 
     Returns:
         Claim key to its values.
 
     Raises:
-        PKIError: ``claims`` when the extension is present but malformed.
+        PKIError: ``claims`` when the extension is present but malformed, or present
+            under more than one of the OIDs read (which one would be meant is unclear).
     """
-    try:
-        extension = certificate.extensions.get_extension_for_oid(CLAIMS_OID)
-    except x509.ExtensionNotFound:
+    found = [extension for extension in certificate.extensions if extension.oid in oids.read]
+    if not found:
         return {}
-    value = extension.value
+    if len(found) > 1:
+        raise errors.PKIError(
+            "claims",
+            "the certificate carries claims under several OIDs "
+            f"({', '.join(extension.oid.dotted_string for extension in found)})",
+        )
+    value = found[0].value
     if not isinstance(value, x509.UnrecognizedExtension):  # pragma: no cover - cryptography
         raise errors.PKIError("claims", "the claims extension was parsed as a known type")
     return decode_claims(value.value)

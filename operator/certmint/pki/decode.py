@@ -129,12 +129,18 @@ def _is_ca(certificate: x509.Certificate) -> bool:
         return False
 
 
-def describe(certificate: x509.Certificate, *, strict: bool = True) -> CertificateView:
+def describe(
+    certificate: x509.Certificate,
+    *,
+    strict: bool = True,
+    claims_oids: claims.ClaimsOids = claims.DEFAULT_OIDS,
+) -> CertificateView:
     """Summarize a certificate.
 
     Args:
         certificate: Any certificate.
         strict: Raise on a malformed claims extension; when False, show no claims.
+        claims_oids: The OIDs to read the claims extension under.
 
     Returns:
         The summary.
@@ -146,7 +152,7 @@ def describe(certificate: x509.Certificate, *, strict: bool = True) -> Certifica
     sans = _sans(certificate)
     identity = identity_of(certificate)
     try:
-        certificate_claims = claims.claims_of(certificate)
+        certificate_claims = claims.claims_of(certificate, claims_oids)
     except errors.PKIError:
         if strict:
             raise
@@ -159,7 +165,7 @@ def describe(certificate: x509.Certificate, *, strict: bool = True) -> Certifica
         (extension.oid.dotted_string, extension.critical)
         for extension in certificate.extensions
         if isinstance(extension.value, x509.UnrecognizedExtension)
-        and extension.oid != claims.CLAIMS_OID
+        and extension.oid not in claims_oids.read
     )
     return CertificateView(
         subject=certificate.subject.rfc4514_string(),

@@ -15,7 +15,8 @@ Reserved arc                   Why
 2.16.840.1.113730.1            Netscape certificate extensions
 1.3.6.1.4.1.311.20.2           Microsoft certificate template name
 1.3.6.1.4.1.311.21             Microsoft CA / template extensions
-2.25.2550375993...1960         certmint's own arc (the claims extension)
+1.2.840.113556.1.8000.2554...  certmint's own arc (the claims extension)
+2.25.2550375993...1960         certmint's legacy arc (claims, read only)
 =============================  ==============================================
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import re
 
 from cryptography import x509
@@ -45,7 +47,12 @@ RESERVED_ARCS: dict[str, str] = {
     "1.3.6.1.4.1.311.20.2": "the Microsoft certificate template name",
     "1.3.6.1.4.1.311.21": "Microsoft CA and template extensions",
     claims.PROJECT_OID_ARC: "certmint's own extensions, such as the claims extension",
+    claims.LEGACY_OID_ARC: "certmint's own extensions (the first claims OID, still read)",
 }
+_CERTMINT_ARCS = (claims.PROJECT_OID_ARC, claims.LEGACY_OID_ARC)
+
+#: Go's asn1.ObjectIdentifier is an []int that refuses arcs above this (golang/go#30757).
+MAX_PORTABLE_ARC = 2**31 - 1
 
 _OID_SYNTAX = re.compile(r"[012](\.(0|[1-9][0-9]*))+")
 
@@ -85,13 +92,7 @@ def check_oid(oid: str, field: str) -> x509.ObjectIdentifier:
             0-2, second arc below 40 under 0 and 1, no leading zeros), or the OID lies
             in a reserved arc (see the module docstring).
     """
-    if not isinstance(oid, str) or not _OID_SYNTAX.fullmatch(oid):
-        raise errors.PKIError(field, f"{oid!r} is not a dotted-decimal object identifier")
-    arcs = oid.split(".")
-    if arcs[0] in {"0", "1"} and int(arcs[1]) >= 40:
-        raise errors.PKIError(
-            field, f"{oid!r}: under arc {arcs[0]} the second arc must be below 40"
-        )
+    _check_syntax(oid, field)
     for arc, why in RESERVED_ARCS.items():
         if oid == arc or oid.startswith(arc + "."):
             raise errors.PKIError(
@@ -103,6 +104,49 @@ def check_oid(oid: str, field: str) -> x509.ObjectIdentifier:
         raise errors.PKIError(
             field, f"{oid!r} is not an object identifier cryptography accepts"
         ) from None
+
+
+def _check_syntax(oid: str, field: str) -> list[int]:
+    if not isinstance(oid, str) or not _OID_SYNTAX.fullmatch(oid):
+        raise errors.PKIError(field, f"{oid!r} is not a dotted-decimal object identifier")
+    arcs = [int(arc) for arc in oid.split(".")]
+    if arcs[0] in {0, 1} and arcs[1] >= 40:
+        raise errors.PKIError(
+            field, f"{oid!r}: under arc {arcs[0]} the second arc must be below 40"
+        )
+    return arcs
+
+
+@functools.lru_cache(maxsize=16)
+def claims_oids(oid: str | None, field: str = "--claims-oid") -> claims.ClaimsOids:
+    """The OIDs to write and read the claims extension under.
+
+    Args:
+        oid: An organization's own OID (e.g. under its Private Enterprise Number), which
+            then replaces certmint's for writing *and* reading; ``None`` for certmint's
+            default (write `claims.CLAIMS_OID`, read it or `claims.LEGACY_CLAIMS_OID`).
+        field: What to name in an error: a flag or parameter name.
+
+    Returns:
+        The OIDs.
+
+    Raises:
+        PKIError: ``oid`` is not a dotted-decimal OID, has an arc above 2**31 - 1 (Go,
+            and so most TLS peers in a cluster, could not parse such certificates), or
+            lies in an arc reserved for standard extensions.
+    """
+    if oid is None:
+        return claims.DEFAULT_OIDS
+    arcs = _check_syntax(oid, field)
+    if max(arcs) > MAX_PORTABLE_ARC:
+        raise errors.PKIError(
+            field, f"{oid}: an arc above 2**31 - 1 makes certificates unparseable in Go"
+        )
+    for arc, why in RESERVED_ARCS.items():
+        if arc not in _CERTMINT_ARCS and (oid == arc or oid.startswith(arc + ".")):
+            raise errors.PKIError(field, f"{oid} is reserved for {why}")
+    chosen = x509.ObjectIdentifier(oid)
+    return claims.ClaimsOids(write=chosen, read=(chosen,))
 
 
 def encode_value(kind: str, value: object, field: str = "extensions.value") -> bytes:

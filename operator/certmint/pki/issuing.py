@@ -69,6 +69,7 @@ EXTENDED_USAGES: Mapping[str, x509.ObjectIdentifier] = types.MappingProxyType(
 )
 _CA_ONLY_BITS = frozenset({"key_cert_sign", "crl_sign"})
 _EMPTY_CLAIMS: Mapping[str, tuple[str, ...]] = types.MappingProxyType({})
+_DEFAULT_CLAIMS_OID = claims.CLAIMS_OID  # the dataclass below has a field named claims
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +109,7 @@ class LeafRequest:
         uris: More URI SANs (a second ``spiffe://`` URI is refused).
         email_addresses: rfc822Name SANs.
         claims: Authorization claims for the claims extension.
+        claims_oid: The claims extension's OID (`claims.ClaimsOids.write`).
         extensions: Raw custom extensions.
         usages: cert-manager usage names (see `KEY_USAGE_BITS`, `EXTENDED_USAGES`).
         is_ca: Issue a CA certificate instead of a leaf.
@@ -123,6 +125,7 @@ class LeafRequest:
     uris: tuple[str, ...] = ()
     email_addresses: tuple[str, ...] = ()
     claims: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=lambda: _EMPTY_CLAIMS)
+    claims_oid: x509.ObjectIdentifier = _DEFAULT_CLAIMS_OID
     extensions: tuple[extensions.RawExtension, ...] = ()
     usages: tuple[str, ...] = DEFAULT_USAGES
     is_ca: bool = False
@@ -194,7 +197,7 @@ def _prepare(request: LeafRequest) -> _Prepared:
     _check_duration(request.duration)
     keys.key_spec_of(request.public_key).normalized()
     claims.normalize_claims(request.claims)
-    _check_raw_extensions(request.extensions)
+    _check_raw_extensions(request.extensions, request.claims_oid)
     return _Prepared(subject, sans, usages)
 
 
@@ -299,11 +302,17 @@ def _usages_for(request: LeafRequest) -> _Usages:
     return _Usages(building.key_usage(**dict.fromkeys(bits, True)), tuple(extended))
 
 
-def _check_raw_extensions(raw: tuple[extensions.RawExtension, ...]) -> None:
+def _check_raw_extensions(
+    raw: tuple[extensions.RawExtension, ...], claims_oid: x509.ObjectIdentifier
+) -> None:
     seen: set[str] = set()
     for index, extension in enumerate(raw):
         field = f"extensions[{index}]"
         extensions.check_oid(extension.oid, f"{field}.oid")
+        if extension.oid == claims_oid.dotted_string:
+            raise errors.PKIError(
+                f"{field}.oid", f"{extension.oid} is the claims extension; use spec.claims"
+            )
         if extension.oid in seen:
             raise errors.PKIError(f"{field}.oid", f"{extension.oid} is listed twice")
         seen.add(extension.oid)
@@ -440,6 +449,7 @@ def _leaf_extensions(
         result.append(building.Extension(x509.SubjectAlternativeName(sans), critical=not subject))
     result += [ski, aki]
     if request.claims:
-        result.append(building.Extension(claims.claims_extension(request.claims), critical=False))
+        claims_extension = claims.claims_extension(request.claims, request.claims_oid)
+        result.append(building.Extension(claims_extension, critical=False))
     result += [building.Extension(raw.to_x509(), raw.critical) for raw in request.extensions]
     return result

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from cryptography import x509
 
-from certmint.pki import spiffe
+from certmint.pki import extensions, spiffe
 from certmint.workload import authz, contexts, errors, files, material, peers
 
 _log = logging.getLogger("certmint.workload")
@@ -51,6 +51,7 @@ class Credentials:
         trust_domain: str | None,
         check_interval: datetime.timedelta,
         on_reload_error: ReloadErrorCallback | None,
+        claims_oid: str | None = None,
     ) -> None:
         """Wrap an already checked first generation; use `load` instead.
 
@@ -60,10 +61,12 @@ class Credentials:
             trust_domain: The trust domain peers must belong to, if set explicitly.
             check_interval: The least time between two looks at the files.
             on_reload_error: Called with each rejected update.
+            claims_oid: The claims OID peers' certificates use, if not certmint's.
         """
         self._directory = directory
         self._generation = generation
         self._trust_domain = trust_domain
+        self._claims_oid = claims_oid
         self._check_seconds = check_interval.total_seconds()
         self._on_reload_error = on_reload_error
         self._lock = threading.Lock()
@@ -263,7 +266,7 @@ class Credentials:
         Raises:
             PeerError: See `peers.peer`.
         """
-        return peers.peer(connection, trust_domain=self.trust_domain)
+        return peers.peer(connection, trust_domain=self.trust_domain, claims_oid=self._claims_oid)
 
 
 def load(
@@ -272,6 +275,7 @@ def load(
     trust_domain: str | None = None,
     check_interval: datetime.timedelta = DEFAULT_CHECK_INTERVAL,
     on_reload_error: ReloadErrorCallback | None = None,
+    claims_oid: str | None = None,
 ) -> Credentials:
     """Read ``tls.crt``, ``tls.key`` and ``ca.crt`` from a mounted Secret directory.
 
@@ -285,6 +289,9 @@ def load(
         check_interval: The least time between two looks at the files; a look is a
             few ``stat`` calls made when a connection is opened.
         on_reload_error: Called (on the connecting thread) with each rejected update.
+        claims_oid: Your organization's claims OID, when the operator runs with
+            ``--claims-oid``; it replaces certmint's for reading peers' claims. Default:
+            certmint's current OID and its legacy one.
 
     Returns:
         The credentials.
@@ -292,10 +299,12 @@ def load(
     Raises:
         CredentialsError: The files are missing or unusable (see `material.check`), or
             OpenSSL refuses them (``TLSRejected``).
-        PKIError: ``trust_domain`` is not a valid trust domain name.
+        PKIError: ``trust_domain`` is not a valid trust domain name, or ``claims_oid``
+            not an OID certmint accepts.
     """
     if trust_domain is not None:
         spiffe.validate_trust_domain(trust_domain, "trust_domain")
+    extensions.claims_oids(claims_oid, "claims_oid")
     path = pathlib.Path(directory)
     generation = _read(path)
     return Credentials(
@@ -304,4 +313,5 @@ def load(
         trust_domain=trust_domain,
         check_interval=check_interval,
         on_reload_error=on_reload_error,
+        claims_oid=claims_oid,
     )

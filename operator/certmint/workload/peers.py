@@ -16,7 +16,7 @@ from cryptography import x509
 
 from certmint.pki import claims as pki_claims
 from certmint.pki import errors as pki_errors
-from certmint.pki import spiffe
+from certmint.pki import extensions, spiffe
 from certmint.workload import errors
 
 
@@ -84,7 +84,10 @@ def spiffe_id_of(certificate: x509.Certificate) -> spiffe.SpiffeId:
 
 
 def peer_from_certificate(
-    certificate: x509.Certificate, *, trust_domain: str | None = None
+    certificate: x509.Certificate,
+    *,
+    trust_domain: str | None = None,
+    claims_oid: str | None = None,
 ) -> Peer:
     """Describe a peer from its (already verified) leaf certificate.
 
@@ -95,6 +98,8 @@ def peer_from_certificate(
         certificate: The peer's leaf certificate.
         trust_domain: The trust domain the identity must belong to; ``None`` accepts
             any trust domain the CA vouches for.
+        claims_oid: Your organization's claims OID (the operator's ``--claims-oid``),
+            read instead of certmint's; ``None`` reads certmint's current and legacy OIDs.
 
     Returns:
         The peer.
@@ -102,7 +107,9 @@ def peer_from_certificate(
     Raises:
         PeerError: No single valid SPIFFE ID (see `spiffe_id_of`),
             ``TrustDomainMismatch``, or ``InvalidClaims`` for a malformed claims extension.
+        PKIError: ``claims_oid`` is not an OID certmint accepts.
     """
+    oids = extensions.claims_oids(claims_oid, "claims_oid")
     spiffe_id = spiffe_id_of(certificate)
     if trust_domain is not None and not spiffe_id.member_of(trust_domain):
         raise errors.PeerError(
@@ -110,7 +117,7 @@ def peer_from_certificate(
             f"{spiffe_id} is not in the trust domain {trust_domain!r}",
         )
     try:
-        claims = pki_claims.claims_of(certificate)
+        claims = pki_claims.claims_of(certificate, oids)
     except pki_errors.PKIError as err:
         raise errors.PeerError("InvalidClaims", err.message) from None
     try:
@@ -130,7 +137,12 @@ def peer_from_certificate(
     )
 
 
-def peer(connection: ssl.SSLSocket | ssl.SSLObject, *, trust_domain: str | None = None) -> Peer:
+def peer(
+    connection: ssl.SSLSocket | ssl.SSLObject,
+    *,
+    trust_domain: str | None = None,
+    claims_oid: str | None = None,
+) -> Peer:
     """Identify the peer of a TLS connection whose handshake has completed.
 
     Checks that the connection's context verifies peers (``CERT_REQUIRED``, or
@@ -143,6 +155,8 @@ def peer(connection: ssl.SSLSocket | ssl.SSLObject, *, trust_domain: str | None 
         connection: The TLS socket, or the ``ssl_object`` of an asyncio transport.
         trust_domain: The trust domain the peer must belong to; ``None`` accepts any
             the CA vouches for (`Credentials.peer` passes the workload's own).
+        claims_oid: Your organization's claims OID; ``None`` reads certmint's (see
+            `peer_from_certificate`).
 
     Returns:
         The peer.
@@ -150,7 +164,9 @@ def peer(connection: ssl.SSLSocket | ssl.SSLObject, *, trust_domain: str | None 
     Raises:
         PeerError: ``NoCertificate``, ``NotVerified``, ``CertificateUnreadable``, or
             anything `peer_from_certificate` raises.
+        PKIError: ``claims_oid`` is not an OID certmint accepts.
     """
+    extensions.claims_oids(claims_oid, "claims_oid")  # a bad OID fails before any I/O
     if connection.context.verify_mode == ssl.CERT_NONE:
         raise errors.PeerError(
             "NotVerified", "the connection's TLS context does not verify peer certificates"
@@ -167,4 +183,4 @@ def peer(connection: ssl.SSLSocket | ssl.SSLObject, *, trust_domain: str | None 
         raise errors.PeerError(
             "CertificateUnreadable", "the peer certificate is not valid DER"
         ) from None
-    return peer_from_certificate(certificate, trust_domain=trust_domain)
+    return peer_from_certificate(certificate, trust_domain=trust_domain, claims_oid=claims_oid)

@@ -29,8 +29,25 @@ KNOWN_DER_HEX = (
 )
 
 
-def test_the_oid_is_under_the_projects_uuid_arc() -> None:
-    assert claims.CLAIMS_OID.dotted_string == "2.25.255037599343673218920774665946782441960.1"
+def test_the_oid_is_the_projects_uuid_under_the_guid_arc_with_every_arc_below_2_31() -> None:
+    # The mapping spelled out in docs/claims.md, recomputed from the UUID's hex digits.
+    digits = "bfde7477bd01431a9af19180fe2f21e8"
+    cuts = [(0, 4), (4, 8), (8, 12), (12, 16), (16, 20), (20, 26), (26, 32)]
+    arcs = [str(int(digits[start:end], 16)) for start, end in cuts]
+    expected = "1.2.840.113556.1.8000.2554." + ".".join(arcs) + ".1"
+    assert (
+        claims.CLAIMS_OID.dotted_string
+        == expected
+        == ("1.2.840.113556.1.8000.2554.49118.29815.48385.17178.39665.9535742.3088872.1")
+    )
+    assert claims.guid_arc(claims.PROJECT_UUID) == claims.PROJECT_OID_ARC
+    assert max(int(arc) for arc in expected.split(".")) < 2**31
+
+
+def test_the_legacy_oid_is_the_x667_uuid_oid() -> None:
+    assert claims.LEGACY_CLAIMS_OID.dotted_string == f"2.25.{int(claims.PROJECT_UUID)}.1"
+    assert claims.DEFAULT_OIDS.write == claims.CLAIMS_OID
+    assert claims.DEFAULT_OIDS.read == (claims.CLAIMS_OID, claims.LEGACY_CLAIMS_OID)
 
 
 def test_encoding_matches_the_known_answer() -> None:

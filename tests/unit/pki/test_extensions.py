@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 
 import pytest
+from cryptography import x509
 
-from certmint.pki import errors, extensions
+from certmint.pki import claims, errors, extensions
 
 
 @pytest.mark.parametrize(
@@ -21,6 +22,43 @@ from certmint.pki import errors, extensions
 )
 def test_well_formed_free_oids_are_accepted(oid: str) -> None:
     assert extensions.check_oid(oid, "extensions[0].oid").dotted_string == oid
+
+
+NEW_OID = "1.2.840.113556.1.8000.2554.49118.29815.48385.17178.39665.9535742.3088872.1"
+
+
+def test_no_claims_oid_means_certmints_current_and_legacy_oids() -> None:
+    assert extensions.claims_oids(None) == claims.DEFAULT_OIDS
+
+
+def test_an_organizations_claims_oid_replaces_certmints_for_writing_and_reading() -> None:
+    oid = x509.ObjectIdentifier("1.3.6.1.4.1.55555.9.1")
+    assert extensions.claims_oids("1.3.6.1.4.1.55555.9.1") == claims.ClaimsOids(
+        write=oid, read=(oid,)
+    )
+
+
+@pytest.mark.parametrize(
+    ("oid", "message"),
+    [
+        pytest.param("1.3.6.1.4.1.x", "'1.3.6.1.4.1.x' is not a dotted-decimal object identifier",
+                     id="not an OID"),
+        pytest.param(
+            "2.25.1.2147483648",
+            "2.25.1.2147483648: an arc above 2**31 - 1 makes certificates unparseable in Go",
+            id="an arc Go cannot parse",
+        ),
+        pytest.param(
+            "2.5.29.17.1",
+            "2.5.29.17.1 is reserved for standard certificate extensions (id-ce)",
+            id="a standard extension's arc",
+        ),
+    ],
+)  # fmt: skip
+def test_unusable_claims_oids_are_refused(oid: str, message: str) -> None:
+    with pytest.raises(errors.PKIError) as caught:
+        extensions.claims_oids(oid, "--claims-oid")
+    assert (caught.value.field, caught.value.message) == ("--claims-oid", message)
 
 
 @pytest.mark.parametrize(
@@ -85,10 +123,17 @@ def test_well_formed_free_oids_are_accepted(oid: str) -> None:
             id="ocsp-nocheck",
         ),
         pytest.param(
-            "2.25.255037599343673218920774665946782441960.1",
-            "2.25.255037599343673218920774665946782441960.1 is reserved for certmint's own "
+            f"{NEW_OID}",
+            f"{NEW_OID} is reserved for certmint's own "
             "extensions, such as the claims extension and cannot be set as a raw extension",
             id="the claims extension",
+        ),
+        pytest.param(
+            "2.25.255037599343673218920774665946782441960.1",
+            "2.25.255037599343673218920774665946782441960.1 is reserved for certmint's own "
+            "extensions (the first claims OID, still read) and cannot be set as a raw "
+            "extension",
+            id="the legacy claims extension",
         ),
     ],
 )

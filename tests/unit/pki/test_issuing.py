@@ -150,6 +150,17 @@ PROFILE_RULES = [
         id="claims go into a non-critical claims extension",
     ),
     pytest.param(
+        Rule(
+            {"claims": {"role": ("reader",)}, "claims_oid": x509.ObjectIdentifier(CUSTOM_OID)},
+            lambda cert: (
+                [e.oid.dotted_string for e in cert.extensions if e.oid in claims.DEFAULT_OIDS.read],
+                claims.claims_of(cert, extensions.claims_oids(CUSTOM_OID)),
+            ),
+            ([], {"role": ("reader",)}),
+        ),
+        id="claims go under the operator's own claims OID when it has one",
+    ),
+    pytest.param(
         Rule({}, lambda cert: [e.oid for e in cert.extensions if e.oid == claims.CLAIMS_OID], []),
         id="there is no claims extension without claims",
     ),
@@ -602,6 +613,15 @@ BAD_REQUESTS = [
         "extensions[1].oid",
         f"{CUSTOM_OID} is listed twice",
         id="a raw extension listed twice",
+    ),
+    pytest.param(
+        {
+            "claims_oid": x509.ObjectIdentifier(CUSTOM_OID),
+            "extensions": (extensions.RawExtension(CUSTOM_OID, False, b"\x05\x00"),),
+        },
+        "extensions[0].oid",
+        f"{CUSTOM_OID} is the claims extension; use spec.claims",
+        id="a raw extension under the operator's own claims OID",
     ),
     pytest.param(
         {"extensions": (extensions.RawExtension(CUSTOM_OID, False, b"\x05\x00\x00"),)},

@@ -110,8 +110,11 @@ def test_openssl_x509_shows_the_profile(pki: Pki, algorithm: str, openssl: str) 
         == f"URI:{IDENTITY}, DNS:api.payments.svc"
     )
     # The claims extension is listed by OID and without "critical".
-    assert "2.25.255037599343673218920774665946782441960.1:" in lines
-    assert "2.25.255037599343673218920774665946782441960.1: critical" not in lines
+    assert "1.2.840.113556.1.8000.2554.49118.29815.48385.17178.39665.9535742.3088872.1:" in lines
+    assert (
+        "1.2.840.113556.1.8000.2554.49118.29815.48385.17178.39665.9535742.3088872.1: critical"
+        not in lines
+    )
 
 
 def _context(

@@ -15,7 +15,11 @@ from tests.unit.workload import support
 
 
 def odd_certificate(
-    pki: support.Pki, uris: list[str], *, claims_der: bytes | None = None
+    pki: support.Pki,
+    uris: list[str],
+    *,
+    claims_der: bytes | None = None,
+    claims_oids: tuple[x509.ObjectIdentifier, ...] = (pki_claims.CLAIMS_OID,),
 ) -> x509.Certificate:
     """A leaf the operator would never issue, signed by the test CA."""
     key = keys.generate_private_key(keys.KeySpec())
@@ -31,8 +35,8 @@ def odd_certificate(
     if uris:
         names = [x509.UniformResourceIdentifier(uri) for uri in uris]
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=True)
-    if claims_der is not None:
-        extension = x509.UnrecognizedExtension(pki_claims.CLAIMS_OID, claims_der)
+    for oid in claims_oids if claims_der is not None else ():
+        extension = x509.UnrecognizedExtension(oid, claims_der)
         builder = builder.add_extension(extension, critical=False)
     return builder.sign(pki.authority.private_key, hashes.SHA256())
 
@@ -132,3 +136,53 @@ def test_peers_that_cannot_be_identified(
     if message.endswith("(...)"):  # the ASN.1 library's own words follow
         got = got[: got.index("(") + 1] + "...)"
     assert (refused.value.reason, got) == (reason, message)
+
+
+ROLE_READER_DER = pki_claims.encode_claims({"role": ["reader"]})
+OWN_OID = x509.ObjectIdentifier("1.3.6.1.4.1.55555.9.1")
+
+
+@pytest.mark.parametrize(
+    ("written_under", "claims_oid", "expected"),
+    [
+        pytest.param((pki_claims.CLAIMS_OID,), None, {"role": ["reader"]},
+                     id="certmint's OID is read by default"),
+        pytest.param((pki_claims.LEGACY_CLAIMS_OID,), None, {"role": ["reader"]},
+                     id="the legacy OID is read by default"),
+        pytest.param((OWN_OID,), None, {}, id="another OID is not read by default"),
+        pytest.param((OWN_OID,), OWN_OID.dotted_string, {"role": ["reader"]},
+                     id="an organization's OID is read when given"),
+        pytest.param((pki_claims.CLAIMS_OID,), OWN_OID.dotted_string, {},
+                     id="an organization's OID replaces certmint's for reading"),
+    ],
+)  # fmt: skip
+def test_which_claims_oids_a_peer_is_read_under(
+    pki: support.Pki,
+    written_under: tuple[x509.ObjectIdentifier, ...],
+    claims_oid: str | None,
+    expected: dict[str, list[str]],
+) -> None:
+    certificate = odd_certificate(
+        pki,
+        ["spiffe://cluster.local/ns/web/sa/api"],
+        claims_der=ROLE_READER_DER,
+        claims_oids=written_under,
+    )
+    peer = workload.peer_from_certificate(certificate, claims_oid=claims_oid)
+    assert peer.claims == expected
+
+
+def test_claims_under_both_the_current_and_the_legacy_oid_are_refused(pki: support.Pki) -> None:
+    certificate = odd_certificate(
+        pki,
+        ["spiffe://cluster.local/ns/web/sa/api"],
+        claims_der=ROLE_READER_DER,
+        claims_oids=(pki_claims.CLAIMS_OID, pki_claims.LEGACY_CLAIMS_OID),
+    )
+    with pytest.raises(workload.PeerError) as caught:
+        workload.peer_from_certificate(certificate)
+    assert (caught.value.reason, caught.value.message) == (
+        "InvalidClaims",
+        "the certificate carries claims under several OIDs "
+        f"({pki_claims.CLAIMS_OID.dotted_string}, {pki_claims.LEGACY_CLAIMS_OID.dotted_string})",
+    )
