@@ -1,0 +1,202 @@
+"""Fixtures for integration and interop tests: a real etcd + kube-apiserver, never a mock.
+
+They live at the root of tests/ so that tests/integration and tests/interop share one
+control plane and one session operator. The control plane is session-scoped. One that
+is already running (``make cluster-up``) is reused and left running; one this session
+started is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from tests.integration.support import OperatorProcess, wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CLUSTER = [sys.executable, str(ROOT / "hack" / "cluster.py")]
+#: Where the control plane keeps its state; set it to run several clusters side by side.
+LOCAL = Path(os.environ.get("CERTMINT_LOCAL_DIR", ROOT / ".local"))
+
+
+class Kubectl(Protocol):
+    def __call__(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        kubeconfig: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if {"integration", "interop"} & set(item.path.parts):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def kubeconfig_path() -> Iterator[Path]:
+    """The admin kubeconfig of a running local control plane (started if needed)."""
+    already_running = subprocess.run([*CLUSTER, "status"], capture_output=True, check=False)
+    if already_running.returncode != 0:
+        subprocess.run([*CLUSTER, "up"], check=True)
+    yield LOCAL / "kubeconfig"
+    if already_running.returncode != 0:
+        subprocess.run([*CLUSTER, "down"], check=False)
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig_path: Path) -> Kubectl:
+    """Runs the pinned kubectl (built into .venv/bin by `make tools`)."""
+
+    def run(
+        *args: str, input: str | None = None, check: bool = True, kubeconfig: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        # A discovery cache of this control plane only: kubectl keys its cache by host and
+        # port, and a port reused by an earlier control plane would serve stale discovery.
+        argv = [
+            str(BIN / "kubectl"),
+            f"--kubeconfig={kubeconfig or kubeconfig_path}",
+            f"--cache-dir={LOCAL / 'kubectl-cache'}",
+            *args,
+        ]
+        result = subprocess.run(argv, input=input, capture_output=True, text=True, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+        return result
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def crds_installed(kubectl: Kubectl) -> None:
+    """Applies crds/ and waits until the API server serves every CRD, category included."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds"))
+    # kubectl cached discovery from before the CRDs existed; drop it, then wait until
+    # discovery (which the API server updates shortly after Established) lists the kinds.
+    shutil.rmtree(LOCAL / "kubectl-cache", ignore_errors=True)
+    wait_until(
+        lambda: (
+            len(kubectl("api-resources", "--categories=certmint", "-o", "name").stdout.split())
+            == len(list((ROOT / "crds").glob("*.yaml")))
+        ),
+        timeout=60,
+        what="discovery to list the certmint category",
+    )
+
+
+@pytest.fixture(scope="session")
+def kube(kubeconfig_path: Path, crds_installed: None) -> client.ApiClient:
+    """An admin API client; the CRDs from crds/ are installed and served."""
+    return config.new_client_from_config(config_file=str(kubeconfig_path))
+
+
+@pytest.fixture
+def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for one test."""
+    name = f"t-{request.node.name[:30].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:6]}"
+    name = "".join(c if c.isalnum() or c == "-" else "-" for c in name)
+    core = client.CoreV1Api(kube)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    # Without a controller-manager nothing deletes a namespace's objects, and the operator
+    # would go on renewing a test's short-lived certificates: delete them explicitly.
+    custom = client.CustomObjectsApi(kube)
+    for plural in ("certificates", "issuers"):
+        custom.delete_collection_namespaced_custom_object("certmint.io", "v1alpha1", name, plural)
+    # The namespace then stays Terminating; that is harmless.
+    core.delete_namespace(name)
+
+
+def _kubeconfig_for_token(admin_kubeconfig: Path, token: str) -> dict[str, Any]:
+    admin = yaml.safe_load(admin_kubeconfig.read_text())
+    cluster = admin["clusters"][0]
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": "sa", "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": cluster["name"], "user": "sa"}}],
+        "current-context": "sa",
+    }
+
+
+@pytest.fixture(scope="session")
+def service_account_kubeconfig(
+    kube: client.ApiClient, kubeconfig_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str, str], Path]:
+    """Returns a kubeconfig that authenticates as a ServiceAccount (via TokenRequest).
+
+    The ServiceAccount is created when missing. The token is valid for one hour.
+    """
+    core = client.CoreV1Api(kube)
+
+    def make(namespace: str, name: str) -> Path:
+        try:
+            core.create_namespaced_service_account(
+                namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
+            )
+        except client.ApiException as err:
+            if err.status != 409:
+                raise
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+        )
+        token = core.create_namespaced_service_account_token(name, namespace, request).status.token
+        path = tmp_path_factory.mktemp("sa") / f"{namespace}-{name}.kubeconfig"
+        path.write_text(yaml.safe_dump(_kubeconfig_for_token(kubeconfig_path, token)))
+        return path
+
+    return make
+
+
+def b64decode(data: dict[str, str], key: str) -> bytes:
+    """Decodes one key of a Secret's data."""
+    return base64.b64decode(data[key])
+
+
+@pytest.fixture(scope="session")
+def operator(
+    kube: client.ApiClient, kubeconfig_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """One ``certmint run -A`` process for the session; tests may restart or kill it.
+
+    A test that stopped it must start it again (``operator.start()``) before returning,
+    or later tests find no operator.
+    """
+    core = client.CoreV1Api(kube)
+    try:
+        core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name="certmint-system"))
+        )
+    except client.ApiException as err:
+        if err.status != 409:
+            raise
+    process = OperatorProcess(kubeconfig_path, tmp_path_factory.mktemp("operator"))
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def running_operator(operator: OperatorProcess) -> Iterator[OperatorProcess]:
+    """The session operator, restarted if an earlier test left it stopped."""
+    if not operator.running:
+        operator.start()
+    yield operator
+    if not operator.running:
+        operator.start()

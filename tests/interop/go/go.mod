@@ -1,0 +1,3 @@
+module certmint.test/interop/go
+
+go 1.26
