@@ -42,6 +42,25 @@ def run_client(argv: Sequence[str | Path], *, stdin: str | None = None) -> dict[
     return decoded
 
 
+def run_lines(argv: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """Run a peer to completion (exit status 0) and return every JSON line it printed."""
+    result = subprocess.run(
+        [str(arg) for arg in argv], capture_output=True, text=True, timeout=DEADLINE, check=False
+    )
+    assert result.returncode == 0, f"{argv[0]} exited {result.returncode}:\n{result.stderr}"
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def run_failing(argv: Sequence[str | Path]) -> dict[str, Any]:
+    """Run a peer that must fail: its exit status is 1; returns its last JSON line."""
+    result = subprocess.run(
+        [str(arg) for arg in argv], capture_output=True, text=True, timeout=DEADLINE, check=False
+    )
+    assert result.returncode == 1, f"{argv[0]} exited {result.returncode}:\n{result.stdout}"
+    decoded: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    return decoded
+
+
 class ServerProcess:
     """A peer running as a server; `port` is the one it printed."""
 
@@ -98,8 +117,15 @@ class ServerProcess:
     def result(self) -> dict[str, Any]:
         """The server's result line, insisting that it served its client and exited 0."""
         code, decoded = self.outcome()
+        if code != 0:
+            self._drain()
         assert code == 0, f"{self.argv[0]} exited {code}:\n" + "\n".join(self.output)
         return decoded
+
+    def _drain(self) -> None:
+        """Collect what the (exited) peer printed after the lines already read."""
+        while (line := self._lines.get(timeout=DEADLINE)) is not None:
+            self.output.append(line)
 
     def stop(self) -> None:
         """End the peer if it still runs (a test that failed before it was done)."""

@@ -26,6 +26,19 @@ def describe(credentials: workload.Credentials, connection: ssl.SSLSocket) -> di
     return {"identity": peer.identity, "claims": peer.claims, "tls_version": connection.version()}
 
 
+def close_gracefully(connection: ssl.SSLSocket) -> None:
+    """Send TLS close_notify once the exchange is complete, as a well-behaved peer does.
+
+    Some peers (OpenSSL's s_client) treat a close without it as an error. Whether the
+    other side answers with its own close_notify does not matter any more: the exchange
+    the test checks is complete, so a failure here is ignored.
+    """
+    try:
+        connection.unwrap()
+    except OSError:
+        return
+
+
 class PythonServer:
     """Accepts one mTLS client in a thread; `seen` or `error` tells what happened."""
 
@@ -49,6 +62,7 @@ class PythonServer:
                 connection.makefile("rb").readline()
                 connection.sendall(json.dumps(seen).encode() + b"\n")
                 self.seen = seen
+                close_gracefully(connection)
         except (OSError, workload.WorkloadError) as err:
             self.error = err
         finally:
@@ -91,6 +105,8 @@ def python_client(
         seen = describe(credentials, connection)
         connection.sendall(line)
         reply = connection.makefile("rb").readline()
+        if reply:
+            close_gracefully(connection)
     if not reply:
         raise ConnectionError("the peer closed the connection without a reply")
     return {"peer": seen, "reply": reply.decode()}

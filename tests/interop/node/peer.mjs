@@ -46,6 +46,9 @@ function describe(socket) {
   if (!socket.authorized) {
     throw new Error(`the peer was not verified: ${socket.authorizationError}`);
   }
+  // getPeerCertificate first: on a client socket, Node 20 leaves subjectaltname out of
+  // it once getPeerX509Certificate has been called.
+  const legacy = socket.getPeerCertificate();
   const certificate = socket.getPeerX509Certificate();
   const ids = (certificate.subjectAltName || "")
     .split(", ")
@@ -58,7 +61,7 @@ function describe(socket) {
     identity: ids[0],
     claims: claimsOf(certificate.raw),
     tls_version: socket.getProtocol(),
-    peer_certificate_uri: socket.getPeerCertificate().subjectaltname,
+    peer_certificate_uri: legacy.subjectaltname,
   };
 }
 
@@ -66,21 +69,31 @@ function firstLine(socket) {
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: socket });
     lines.once("line", resolve);
-    socket.once("error", reject);
     socket.once("end", () => reject(new Error("the connection closed before a line arrived")));
   });
+}
+
+// Errors count until the exchange is done; after it the other side may close as it likes.
+function failUntilDone(socket) {
+  const state = { done: false };
+  socket.on("error", (err) => {
+    if (!state.done) fail(err);
+  });
+  return state;
 }
 
 function serve(certPath, keyPath, caPath) {
   const server = tls.createServer(
     { ...options(certPath, keyPath, caPath), requestCert: true, rejectUnauthorized: true },
     async (socket) => {
+      const state = failUntilDone(socket);
       try {
         socket.setTimeout(TIMEOUT_MS, () => fail(new Error("timeout")));
         const seen = describe(socket);
         await firstLine(socket);
         socket.end(`${JSON.stringify(seen)}\n`);
         emit({ peer: seen });
+        state.done = true;
         server.close();
       } catch (err) {
         fail(err);
@@ -101,13 +114,14 @@ function connect(certPath, keyPath, caPath, port) {
         socket.write("hello\n");
         const reply = JSON.parse(await firstLine(socket));
         emit({ peer: seen, reply });
+        state.done = true;
         socket.end();
       } catch (err) {
         fail(err);
       }
     },
   );
-  socket.on("error", fail);
+  const state = failUntilDone(socket);
 }
 
 function vectors(dir) {
