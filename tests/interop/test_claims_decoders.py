@@ -1,4 +1,4 @@
-"""Claims decoders in Go, Java and Node agree with the committed vectors and with Go's parser.
+"""Claims decoders in Go, Java and Node agree with the committed vectors; Go and the OIDs.
 
 Every decoder must produce the vector's JSON for a valid vector and refuse an invalid one
 (tests/vectors/claims; the Python decoder is held to them in tests/vectors).
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certmint.pki import claims
-from tests.interop import builds, conftest, processes
+from tests.interop import builds, processes
 from tests.vectors.claims import generate
 
 VECTORS = generate.DIRECTORY
@@ -55,14 +57,6 @@ def test_the_decoder_agrees_with_every_vector(language: str) -> None:
         if not agrees:
             disagreements[name] = (expected, outcome)
     assert disagreements == {}
-
-
-def test_go_parses_a_certificate_the_operator_issued_with_claims(
-    issued: conftest.Issued,
-) -> None:
-    server = issued.servers["ECDSA P-256"]
-    output = processes.run_client([builds.go_peer("go"), "parse", server.cert])
-    assert output == {"identity": server.identity, "claims": server.claims}
 
 
 def _certificate_with_claims_under(oid: x509.ObjectIdentifier, path: Path) -> Path:
@@ -115,3 +109,62 @@ def test_an_organizations_own_claims_oid_is_read_by_the_go_peer(tmp_path: Path) 
         "claims"
     ] == {"role": ["reader"]}
     assert processes.run_client([go, "parse", path])["claims"] == {}
+
+
+DOC_DECODER_MAIN = """package main
+
+import (
+	"bytes"
+	"encoding/asn1"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+func main() {
+	paths, _ := filepath.Glob(filepath.Join(os.Args[1], "*.der"))
+	for _, path := range paths {
+		der, _ := os.ReadFile(path)
+		name := strings.TrimSuffix(filepath.Base(path), ".der")
+		line := map[string]any{"name": name}
+		if claims, err := DecodeClaims(der); err != nil {
+			line["error"] = err.Error()
+		} else {
+			line["claims"] = claims
+		}
+		encoded, _ := json.Marshal(line)
+		fmt.Println(string(encoded))
+	}
+}
+
+"""
+
+
+def test_the_go_decoder_printed_in_docs_claims_md_agrees_with_every_vector(
+    tmp_path: Path,
+) -> None:
+    claims_md = (builds.HERE.parents[1] / "docs" / "claims.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```go\n(.*?)```", claims_md, flags=re.DOTALL)
+    decoder = next(block for block in blocks if "func DecodeClaims" in block)
+    (tmp_path / "go.mod").write_text("module docdecoder\n\ngo 1.26\n")
+    (tmp_path / "main.go").write_text(DOC_DECODER_MAIN + decoder)
+    go = builds.require_tool("go")
+    built = subprocess.run(
+        [go, "build", "-o", str(tmp_path / "decoder"), "."],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    decoded = {
+        line.pop("name"): line for line in processes.run_lines([tmp_path / "decoder", VECTORS])
+    }
+    assert {name: "claims" in outcome for name, outcome in decoded.items()} == {
+        name: expected["valid"] for name, expected in EXPECTED.items()
+    }
+    for name, expected in EXPECTED.items():
+        if expected["valid"]:
+            assert decoded[name] == {"claims": expected["claims"]}, name

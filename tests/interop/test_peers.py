@@ -89,6 +89,14 @@ def connect_python_to(
     return result
 
 
+def test_go_parses_a_certificate_the_operator_issued_with_claims(
+    issued: conftest.Issued,
+) -> None:
+    server = issued.servers["ECDSA P-256"]
+    output = processes.run_client([builds.go_peer("go"), "parse", server.cert])
+    assert output == {"identity": server.identity, "claims": server.claims}
+
+
 # Go, standard library only ---------------------------------------------------------------
 @pytest.mark.parametrize("key_type", KEY_TYPES)
 def test_go_crypto_tls_server_accepts_a_python_client(
