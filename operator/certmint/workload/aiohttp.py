@@ -39,7 +39,10 @@ def _forbidden(reason: str) -> web.Response:
 
 
 def middleware(
-    authorizer: authz.Authorizer, *, trust_domain: str | None = None
+    authorizer: authz.Authorizer,
+    *,
+    trust_domain: str | None = None,
+    claims_oid: str | None = None,
 ) -> typedefs.Middleware:
     """An aiohttp middleware that lets through only peers the policy allows.
 
@@ -47,6 +50,8 @@ def middleware(
         authorizer: The policy.
         trust_domain: The trust domain peers must belong to; ``None`` accepts any the
             CA vouches for (pass ``credentials.trust_domain``).
+        claims_oid: The claims OID, when the operator runs with ``--claims-oid`` (pass
+            ``credentials.claims_oid``); ``None`` reads certmint's.
 
     Returns:
         The middleware, for ``web.Application(middlewares=[...])``.
@@ -61,7 +66,7 @@ def middleware(
         if ssl_object is None:
             return _forbidden("the request did not arrive over TLS")
         try:
-            peer = peers.peer(ssl_object, trust_domain=trust_domain)
+            peer = peers.peer(ssl_object, trust_domain=trust_domain, claims_oid=claims_oid)
         except errors.PeerError as err:
             _log.info("refused %s %s: %s", request.method, request.path, err)
             return _forbidden(str(err))

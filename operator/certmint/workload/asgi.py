@@ -85,12 +85,16 @@ def _certificate_from_extension(tls: MutableMapping[str, Any]) -> x509.Certifica
         ) from None
 
 
-def peer_from_scope(scope: Scope, *, trust_domain: str | None = None) -> peers.Peer:
+def peer_from_scope(
+    scope: Scope, *, trust_domain: str | None = None, claims_oid: str | None = None
+) -> peers.Peer:
     """Identify the client of an ASGI request from its TLS certificate.
 
     Args:
         scope: An ``http`` or ``websocket`` scope.
         trust_domain: The trust domain the peer must belong to; ``None`` accepts any.
+        claims_oid: The claims OID, when the operator runs with ``--claims-oid``;
+            ``None`` reads certmint's.
 
     Returns:
         The peer.
@@ -104,11 +108,13 @@ def peer_from_scope(scope: Scope, *, trust_domain: str | None = None) -> peers.P
         certificate = _certificate_from_extension(tls)
         if certificate is None:
             raise errors.PeerError("NoCertificate", "the client presented no certificate")
-        return peers.peer_from_certificate(certificate, trust_domain=trust_domain)
+        return peers.peer_from_certificate(
+            certificate, trust_domain=trust_domain, claims_oid=claims_oid
+        )
     transport = scope.get("transport")
     ssl_object = None if transport is None else transport.get_extra_info("ssl_object")
     if isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
-        return peers.peer(ssl_object, trust_domain=trust_domain)
+        return peers.peer(ssl_object, trust_domain=trust_domain, claims_oid=claims_oid)
     raise errors.PeerError(
         "NoCertificate",
         "the server gave the application no TLS information (no 'tls' extension or "
@@ -147,6 +153,7 @@ class PeerMiddleware:
         *,
         authorizer: authz.Authorizer,
         trust_domain: str | None = None,
+        claims_oid: str | None = None,
     ) -> None:
         """Wrap an application.
 
@@ -155,10 +162,13 @@ class PeerMiddleware:
             authorizer: The policy.
             trust_domain: The trust domain peers must belong to; ``None`` accepts any
                 the CA vouches for (pass ``credentials.trust_domain``).
+            claims_oid: The claims OID, when the operator runs with ``--claims-oid``
+                (pass ``credentials.claims_oid``); ``None`` reads certmint's.
         """
         self.app = app
         self.authorizer = authorizer
         self.trust_domain = trust_domain
+        self.claims_oid = claims_oid
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""
@@ -166,7 +176,9 @@ class PeerMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            peer = peer_from_scope(scope, trust_domain=self.trust_domain)
+            peer = peer_from_scope(
+                scope, trust_domain=self.trust_domain, claims_oid=self.claims_oid
+            )
         except errors.PeerError as err:
             await self._refuse(scope, send, str(err))
             return

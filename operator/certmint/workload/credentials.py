@@ -111,6 +111,11 @@ class Credentials:
         return None if own is None else spiffe.parse_spiffe_id(own).trust_domain
 
     @property
+    def claims_oid(self) -> str | None:
+        """The claims OID given to `load` (``None``: certmint's current and legacy OIDs)."""
+        return self._claims_oid
+
+    @property
     def last_error(self) -> errors.CredentialsError | None:
         """Why the latest update on disk was rejected; ``None`` once one is accepted."""
         return self._last_error

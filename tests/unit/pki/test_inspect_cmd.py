@@ -12,8 +12,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from certmint import inspect_cmd
-from certmint.pki import building, claims, decode, formats, issuing, keys
+from certmint import cli, inspect_cmd
+from certmint.pki import building, claims, decode, extensions, formats, issuing, keys
 
 from .support import IDENTITY, NOW, Pki
 
@@ -260,3 +260,63 @@ def test_a_garbage_pem_body_is_a_clear_error() -> None:
         "error: tls.crt: no readable PEM certificate",
         2,
     )
+
+
+OWN_OID = x509.ObjectIdentifier("1.3.6.1.4.1.55555.9.1")
+
+
+@pytest.mark.parametrize(
+    ("written_under", "claims_oid", "shown", "other_extensions"),
+    [
+        pytest.param(claims.LEGACY_CLAIMS_OID, None, CLAIMS, [],
+                     id="claims under the legacy OID are shown"),
+        pytest.param(OWN_OID, None, {}, [{"oid": OWN_OID.dotted_string, "critical": False}],
+                     id="an organization's OID is just another extension by default"),
+        pytest.param(OWN_OID, OWN_OID.dotted_string, CLAIMS, [],
+                     id="an organization's OID is decoded with --claims-oid"),
+    ],
+)  # fmt: skip
+def test_which_oids_inspect_reads_claims_under(
+    pki: Pki,
+    tmp_path: Path,
+    *,
+    written_under: x509.ObjectIdentifier,
+    claims_oid: str | None,
+    shown: dict[str, tuple[str, ...]],
+    other_extensions: list[dict[str, object]],
+) -> None:
+    request = pki.request(claims=CLAIMS, claims_oid=written_under)
+    issued = issuing.issue(request, pki.root("ECDSA P-256"), NOW)
+    path = tmp_path / "tls.crt"
+    path.write_bytes(issued.chain_pem)
+    oids = extensions.claims_oids(claims_oid)
+    text, code = inspect_cmd.run(str(path), None, as_json=True, now=NOW, claims_oids=oids)
+    certificate = json.loads(text)["certificate"]
+    assert code == 0
+    assert certificate["claims"] == {key: list(values) for key, values in shown.items()}
+    assert certificate["otherExtensions"] == other_extensions
+
+
+@pytest.mark.parametrize(
+    ("command", "oid", "message"),
+    [
+        pytest.param("run", "2.25.4294967296",
+                     "2.25.4294967296: an arc above 2**31 - 1 makes certificates unparseable in Go",
+                     id="run refuses an OID Go cannot parse"),
+        pytest.param("inspect", "claims", "'claims' is not a dotted-decimal object identifier",
+                     id="inspect refuses text that is no OID"),
+    ],
+)  # fmt: skip
+def test_the_claims_oid_flag_refuses_unusable_oids(
+    capsys: pytest.CaptureFixture[str], command: str, oid: str, message: str
+) -> None:
+    argv = [command, "--claims-oid", oid] + (["tls.crt"] if command == "inspect" else [])
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(argv)
+    assert f"argument --claims-oid: {message}" in capsys.readouterr().err
+
+
+def test_the_claims_oid_flag_sets_the_oid_new_certificates_carry() -> None:
+    args = cli.build_parser().parse_args(["run", "--claims-oid", OWN_OID.dotted_string])
+    assert args.claims_oid == claims.ClaimsOids(write=OWN_OID, read=(OWN_OID,))
+    assert cli.build_parser().parse_args(["run"]).claims_oid == claims.DEFAULT_OIDS
