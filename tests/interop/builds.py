@@ -94,7 +94,11 @@ def cached_build(peer: str, toolchain: str, build: Callable[[Path], None]) -> Pa
         return final
     CACHE.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{peer}-", dir=CACHE))
-    build(staging)
+    try:
+        build(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     (staging / ".complete").touch()
     try:
         staging.rename(final)

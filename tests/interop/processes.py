@@ -20,7 +20,7 @@ from typing import Any
 DEADLINE = 60.0
 
 
-def run_client(argv: Sequence[str | Path], *, stdin: str | None = None) -> dict[str, Any]:
+def run_client(argv: Sequence[str | Path]) -> dict[str, Any]:
     """Run a peer to completion and return its last JSON line.
 
     Raises:
@@ -28,7 +28,6 @@ def run_client(argv: Sequence[str | Path], *, stdin: str | None = None) -> dict[
     """
     result = subprocess.run(
         [str(arg) for arg in argv],
-        input=stdin,
         capture_output=True,
         text=True,
         timeout=DEADLINE,

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pyasn1.codec.der import encoder as der_encoder
+from pyasn1.type import univ
 
 from certmint.pki import claims, errors
 
@@ -42,6 +43,13 @@ def test_the_oid_is_the_projects_uuid_under_the_guid_arc_with_every_arc_below_2_
     )
     assert claims.guid_arc(claims.PROJECT_UUID) == claims.PROJECT_OID_ARC
     assert max(int(arc) for arc in expected.split(".")) < 2**31
+
+
+def test_the_oid_encodes_as_docs_claims_md_shows() -> None:
+    encoded = der_encoder.encode(univ.ObjectIdentifier(claims.CLAIMS_OID.dotted_string))
+    assert encoded.hex() == (
+        "06232a864886f71401be40937a82ff5e81e87782fa0181861a82b57184c6817e81bcc36801"
+    )
 
 
 def test_the_legacy_oid_is_the_x667_uuid_oid() -> None:
