@@ -157,6 +157,7 @@ def test_go_spiffe_mtls_server_authorizes_the_right_id(
         answer = python_client(client.directory, go.port, issued.servers[key_type].identity)
         result = go.result()
     assert result == {"peer": {"identity": client.identity}}
+    assert answer["peer"] == seen_by_python(issued.servers[key_type])
     assert json.loads(answer["reply"]) == {"identity": client.identity}
 
 
