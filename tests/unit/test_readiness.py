@@ -14,8 +14,8 @@ import pytest
 from cryptography import x509
 
 from certmint import issuance, model, readiness, secret_format, state
-from certmint.pki import ca as pki_ca
 from certmint.pki import building, decode, issuing, keys, renewal
+from certmint.pki import ca as pki_ca
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 ECDSA = keys.KeySpec(keys.KeyAlgorithm.ECDSA, 256)
