@@ -374,9 +374,10 @@ class Controller(issuers.IssuerReconciliation):
     ) -> None:
         """Rewrites only ``ca.crt`` when the issuer's trust bundle changed."""
         body = await self.api.get_secret(record.namespace, secret.name)
-        if body is None:
-            self.store.secrets.pop((record.namespace, secret.name), None)
-            self.certificates.add(record.key)
+        labels = ((body or {}).get("metadata") or {}).get("labels") or {}
+        if body is None or labels.get(secret_format.LABEL_CERTIFICATE_NAME) != record.name:
+            # Gone, or no longer this Certificate's: decide again from what is there now.
+            await self._refetch_secret(record)
             return
         updated = secret_format.with_bundle(body, issuer.runtime.bundle_pem)
         written = await self.api.replace_secret(record.namespace, secret.name, updated)
