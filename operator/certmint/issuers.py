@@ -78,8 +78,6 @@ class IssuerReconciliation:
         record.runtime = outcome.runtime
         if previous is state.NOT_RECONCILED:
             metrics.initialize_issuer_series(record.name, record.kind)
-        if outcome.runtime.ready:
-            await self._distribute_logged(record, outcome)
         await self._write_issuer_status(record, outcome, now)
         for type_, reason, message in outcome.events:
             self.post_event(record.reference(), type_, reason, message)
@@ -95,6 +93,10 @@ class IssuerReconciliation:
             level = logging.INFO if runtime.ready else logging.WARNING
             log.log(level, runtime.message, extra=issuer_log_fields(record, runtime.reason))
         self._wake_certificates(record, previous, runtime)
+        if runtime.ready:
+            # After waking the Certificates: publishing into many namespaces takes a while.
+            await self._distribute_logged(record, outcome)
+            await self._write_issuer_status(record, outcome, now)  # only if TrustDistributed moved
         self.issuers.schedule(key, self._next_issuer_check(record, outcome, now), limited=False)
 
     def _next_issuer_check(
