@@ -115,6 +115,8 @@ class Controller(issuers.IssuerReconciliation):
         self._cluster_bundles: dict[state.IssuerKey, str] = {}
         #: Each issuer's trust distribution conflicts, as last found.
         self._trust_conflicts: dict[state.IssuerKey, tuple[str, ...]] = {}
+        #: When each issuer's trust ConfigMaps were last listed.
+        self._published_at: dict[state.IssuerKey, datetime] = {}
         self._background: set[asyncio.Task[None]] = set()
         #: Certificates blocked by a SecretConflict: how often the Secret was read again.
         self._conflict_rechecks: dict[state.ObjectKey, int] = {}

@@ -31,6 +31,9 @@ log = logging.getLogger("certmint.controller")
 
 #: A trust ConfigMap certmint wrote: (name, bundle digest, uid).
 Published = tuple[str, str, str]
+#: What certmint remembers having published is checked against a fresh listing every
+#: this many issuer resyncs, so a trust ConfigMap someone deleted comes back.
+RELIST_EVERY_RESYNCS = 10
 
 
 def issuer_log_fields(record: state.IssuerRecord, reason: str) -> dict[str, Any]:
@@ -56,6 +59,7 @@ class IssuerReconciliation:
     _published: dict[state.IssuerKey, dict[str, Published]]
     _cluster_bundles: dict[state.IssuerKey, str]
     _trust_conflicts: dict[state.IssuerKey, tuple[str, ...]]
+    _published_at: dict[state.IssuerKey, datetime]
 
     def post_event(
         self, involved: Mapping[str, Any], type_: str, reason: str, message: str
@@ -260,9 +264,20 @@ class IssuerReconciliation:
         return (*conflicts, *([bundle_conflict] if bundle_conflict else []))
 
     async def _published_config_maps(self, record: state.IssuerRecord) -> dict[str, Published]:
-        """This issuer's trust ConfigMaps by namespace, listed once by its labels."""
+        """This issuer's trust ConfigMaps by namespace, listed again by its labels now and then.
+
+        The listing is remembered for `RELIST_EVERY_RESYNCS` issuer resyncs: a ConfigMap
+        deleted or changed by someone else is repaired within that time.
+        """
         published = self._published.get(record.key)
+        now = self.clock()
+        listed_at = self._published_at.get(record.key)
+        if listed_at is None or now - listed_at >= self.settings.issuer_resync * (
+            RELIST_EVERY_RESYNCS
+        ):
+            published = None
         if published is None:
+            self._published_at[record.key] = now
             existing = await self.api.list_config_maps(
                 distribution.label_selector(record.kind, record.name),
                 namespace=record.namespace,  # an Issuer publishes in its own namespace only

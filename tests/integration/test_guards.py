@@ -143,6 +143,36 @@ def test_an_issuer_never_overwrites_or_deletes_a_config_map_it_did_not_create(
     assert still.metadata.resource_version == original.metadata.resource_version
 
 
+def test_a_trust_config_map_someone_deleted_comes_back(
+    kube: client.ApiClient, namespace: str
+) -> None:
+    create(
+        kube,
+        {
+            "kind": "Issuer",
+            "metadata": {"name": "ca", "namespace": namespace},
+            "spec": {
+                "ca": {"secretName": "ca-ca", "generate": {"commonName": "root"}},
+                "trustDistribution": {"configMapName": "ca-trust"},
+            },
+        },
+    )
+    first = wait_until(
+        lambda: read_config_map(kube, namespace, "ca-trust"), what="the trust ConfigMap"
+    )
+
+    client.CoreV1Api(kube).delete_namespaced_config_map("ca-trust", namespace)
+
+    # Listed again every 10 issuer resyncs: 20 s with --issuer-resync=2.
+    again = wait_until(
+        lambda: read_config_map(kube, namespace, "ca-trust"),
+        timeout=45,
+        what="the trust ConfigMap to come back",
+    )
+    assert again.metadata.uid != first.metadata.uid
+    assert again.data["ca.crt"] == first.data["ca.crt"]
+
+
 @pytest.fixture
 def cluster_issuer(kube: client.ApiClient) -> Iterator[str]:
     name = f"guard-{uuid.uuid4().hex[:6]}"
