@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar, Final, Literal, TypeAlias, cast
 
+from certmint.pki import claims as pki_claims
 from certmint.pki import errors as pki_errors
 from certmint.pki import extensions as pki_extensions
 from certmint.pki import names as pki_names
@@ -1019,6 +1020,11 @@ def _parse_claims(value: object) -> Mapping[str, tuple[str, ...]]:
                     f"{field}[{index}]", f"is longer than {_MAX_CLAIM_VALUE} characters"
                 )
         claims[key] = tuple(sorted(set(texts)))
+    try:
+        # The signer's own check: a claim it would refuse is refused here, once.
+        pki_claims.normalize_claims(claims)
+    except pki_errors.PKIError as err:
+        raise SpecError(f"spec.{err.field}", err.message) from None
     return types.MappingProxyType(claims)
 
 

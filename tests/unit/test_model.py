@@ -850,6 +850,12 @@ CERTIFICATE_ERRORS = [
         '"kube.example"',
         id="an email domain with a Kelvin sign",
     ),
+    pytest.param(
+        certificate_body(claims={"role": ["a\u0085b"]}),
+        "spec.claims.role",
+        "a claim value contains a control character (U+0085)",
+        id="a claim value with a next-line control character",
+    ),
 ]
 
 
