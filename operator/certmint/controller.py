@@ -39,6 +39,9 @@ log = logging.getLogger("certmint.controller")
 
 #: Issuers reconciled concurrently (a new leader re-reads every CA before it issues).
 ISSUER_WORKERS = 4
+#: A Secret in conflict is read again after 1, 2, 4... seconds, at most this far apart:
+#: certmint watches only the Secrets it labelled, so no event says a foreign one went.
+CONFLICT_RECHECK_CAP = timedelta(seconds=10)
 
 CertificateQueue = scheduler.WorkQueue[state.ObjectKey]
 IssuerQueue = scheduler.WorkQueue[state.IssuerKey]
@@ -110,10 +113,17 @@ class Controller(issuers.IssuerReconciliation):
         #: Certificates allowed to skip their failure backoff once (their issuer recovered).
         self.skip_backoff: set[state.ObjectKey] = set()
         self.authority = authority.Authority(api, settings.operator_namespace)
-        #: Trust ConfigMaps written, per issuer: namespace -> (ConfigMap name, bundle digest).
-        self._published: dict[state.IssuerKey, dict[str, tuple[str, str]]] = {}
+        #: Trust ConfigMaps written, per issuer: namespace -> (name, bundle digest, uid).
+        self._published: dict[state.IssuerKey, dict[str, issuers.Published]] = {}
+        #: The bundle digest in each issuer's ClusterTrustBundle ("" once none is wanted).
         self._cluster_bundles: dict[state.IssuerKey, str] = {}
+        #: Each issuer's trust distribution conflicts, as last found.
+        self._trust_conflicts: dict[state.IssuerKey, tuple[str, ...]] = {}
+        #: When each issuer's trust ConfigMaps were last listed.
+        self._published_at: dict[state.IssuerKey, datetime] = {}
         self._background: set[asyncio.Task[None]] = set()
+        #: Certificates blocked by a SecretConflict: how often the Secret was read again.
+        self._conflict_rechecks: dict[state.ObjectKey, int] = {}
 
     # Events -------------------------------------------------------------------------
     def post_event(
@@ -144,6 +154,7 @@ class Controller(issuers.IssuerReconciliation):
         record = self.store.certificates.get(key)
         if record is None:
             self.certificates.forget(key)
+            self._conflict_rechecks.pop(key, None)
             return
         issuer = self.store.issuers.get(record.issuer_key) if record.issuer_key else None
         spec = record.spec
@@ -168,6 +179,8 @@ class Controller(issuers.IssuerReconciliation):
         if (decision.action == "issue" or decision.retryable) and self._backing_off(record, now):
             return
         try:
+            if await self._conflict_cleared(record, decision, now):
+                return
             if decision.action == "issue":
                 assert issuer is not None  # noqa: S101 -- decide() blocks without an issuer
                 await self._issue(record, issuer, secret, decision, now)
@@ -184,6 +197,44 @@ class Controller(issuers.IssuerReconciliation):
         except (kube.KubeError, errors.PKIError) as err:
             failure = readiness.Decision("block", "Failed", f"issuance failed: {err}")
             await self._record_failure(record, failure, now)
+
+    async def _conflict_cleared(
+        self, record: state.CertificateRecord, decision: readiness.Decision, now: datetime
+    ) -> bool:
+        """Reads a conflicting Secret again instead of trusting the store's copy.
+
+        The store learns about a foreign Secret only from a read (it is not labelled, so
+        the Secret watch never delivers it, nor its deletion). Each SecretConflict
+        decision reads it again and schedules another read with a growing delay capped
+        at `CONFLICT_RECHECK_CAP`, so the conflict clears within seconds of its cause.
+
+        Returns:
+            True when the Secret is gone or now belongs to this Certificate: the store is
+            updated and the Certificate queued to decide again.
+
+        Raises:
+            KubeError: The Secret could not be read.
+        """
+        if decision.reason != "SecretConflict" or record.spec is None:
+            self._conflict_rechecks.pop(record.key, None)
+            return False
+        store_key = (record.namespace, record.spec.secret_name)
+        body = await self.api.get_secret(*store_key)
+        fresh = secret_format.read_secret(body) if body is not None else None
+        if fresh is None or fresh.owner == record.name:
+            if fresh is None:
+                self.store.secrets.pop(store_key, None)
+            else:
+                self.store.secrets[store_key] = fresh
+            self._conflict_rechecks.pop(record.key, None)
+            self.certificates.add(record.key)
+            return True
+        self.store.secrets[store_key] = fresh
+        checks = self._conflict_rechecks.get(record.key, 0)
+        self._conflict_rechecks[record.key] = checks + 1
+        delay = min(timedelta(seconds=2 ** min(checks, 10)), CONFLICT_RECHECK_CAP)
+        self.certificates.schedule(record.key, now + delay, limited=False)
+        return False
 
     def _backing_off(self, record: state.CertificateRecord, now: datetime) -> bool:
         """Defers work while a failure backoff runs; a spec change or a recovered issuer ends it."""
@@ -334,9 +385,10 @@ class Controller(issuers.IssuerReconciliation):
     ) -> None:
         """Rewrites only ``ca.crt`` when the issuer's trust bundle changed."""
         body = await self.api.get_secret(record.namespace, secret.name)
-        if body is None:
-            self.store.secrets.pop((record.namespace, secret.name), None)
-            self.certificates.add(record.key)
+        labels = ((body or {}).get("metadata") or {}).get("labels") or {}
+        if body is None or labels.get(secret_format.LABEL_CERTIFICATE_NAME) != record.name:
+            # Gone, or no longer this Certificate's: decide again from what is there now.
+            await self._refetch_secret(record)
             return
         updated = secret_format.with_bundle(body, issuer.runtime.bundle_pem)
         written = await self.api.replace_secret(record.namespace, secret.name, updated)

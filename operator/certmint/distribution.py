@@ -4,6 +4,11 @@ The ConfigMap (``spec.trustDistribution.configMapName``, default ``certmint-trus
 holds ``ca.crt`` (PEM) and ``bundle.spiffe``, a SPIFFE trust bundle: a JWK set whose
 keys have ``use: x509-svid`` and the root in ``x5c``, plus ``spiffe_sequence`` (grows
 whenever the content changes) and ``spiffe_refresh_hint`` (seconds).
+
+certmint writes only what it created: a ConfigMap or ClusterTrustBundle is the issuer's
+when it carries both ownership labels naming that issuer (`owns`). One of the same name
+without them is a conflict, reported on the issuer's ``TrustDistributed`` condition
+(`condition`) and never written or deleted.
 """
 
 from __future__ import annotations
@@ -30,6 +35,67 @@ ANNOTATION_SEQUENCE: Final = "certmint.io/spiffe-sequence"
 def issuer_labels(kind: str, name: str) -> dict[str, str]:
     """Labels that mark a ConfigMap (or ClusterTrustBundle) as this issuer's."""
     return {LABEL_ISSUER_KIND: kind, LABEL_ISSUER_NAME: name}
+
+
+def owns(body: Mapping[str, Any] | None, kind: str, name: str) -> bool:
+    """Whether an existing object carries the ownership labels of this very issuer.
+
+    Args:
+        body: The ConfigMap or ClusterTrustBundle as read (None when absent).
+        kind: ``Issuer`` or ``ClusterIssuer``.
+        name: The issuer's name.
+
+    Returns:
+        True only when both labels are present with these values.
+    """
+    labels = ((body or {}).get("metadata") or {}).get("labels") or {}
+    return all(labels.get(key) == value for key, value in issuer_labels(kind, name).items())
+
+
+def conflict_message(what: str, kind: str, name: str, remedy: str) -> str:
+    """The message for one object of the wanted name that certmint did not create.
+
+    Args:
+        what: E.g. ``ConfigMap "team-a/app-config"``.
+        kind: The issuer's kind.
+        name: The issuer's name.
+        remedy: What the user can do instead, a sentence.
+
+    Returns:
+        What is wrong, then the remedy.
+    """
+    return (
+        f'{what} exists and was not created by certmint for {kind} "{name}"; certmint '
+        f"never overwrites it. {remedy}"
+    )
+
+
+#: The most conflicts one condition message lists; the rest are counted.
+MAX_LISTED_CONFLICTS: Final = 5
+
+
+def condition(conflicts: Sequence[str], config_map_name: str) -> tuple[str, str, str]:
+    """The ``TrustDistributed`` condition: status, reason and message.
+
+    Args:
+        conflicts: Conflict messages (`conflict_message`), sorted.
+        config_map_name: The ConfigMap name published.
+
+    Returns:
+        ``("True", "Distributed", ...)`` without conflicts, else
+        ``("False", "TrustDistributionConflict", <the first conflicts>)``.
+    """
+    if not conflicts:
+        return (
+            "True",
+            "Distributed",
+            f'the trust bundle is published as ConfigMap "{config_map_name}" in every '
+            "selected namespace",
+        )
+    listed = list(conflicts[:MAX_LISTED_CONFLICTS])
+    if len(conflicts) > MAX_LISTED_CONFLICTS:
+        listed.append(f"and {len(conflicts) - MAX_LISTED_CONFLICTS} more")
+    return ("False", "TrustDistributionConflict", " ".join(listed))
 
 
 def label_selector(kind: str, name: str) -> str:

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("certmint.controller")
 
+#: A trust ConfigMap certmint wrote: (name, bundle digest, uid).
+Published = tuple[str, str, str]
+#: What certmint remembers having published is checked against a fresh listing every
+#: this many issuer resyncs, so a trust ConfigMap someone deleted comes back.
+RELIST_EVERY_RESYNCS = 10
+
 
 def issuer_log_fields(record: state.IssuerRecord, reason: str) -> dict[str, Any]:
     return {
@@ -50,8 +56,10 @@ class IssuerReconciliation:
     issuers: scheduler.WorkQueue[state.IssuerKey]
     skip_backoff: set[state.ObjectKey]
     authority: Authority
-    _published: dict[state.IssuerKey, dict[str, tuple[str, str]]]
+    _published: dict[state.IssuerKey, dict[str, Published]]
     _cluster_bundles: dict[state.IssuerKey, str]
+    _trust_conflicts: dict[state.IssuerKey, tuple[str, ...]]
+    _published_at: dict[state.IssuerKey, datetime]
 
     def post_event(
         self, involved: Mapping[str, Any], type_: str, reason: str, message: str
@@ -90,13 +98,9 @@ class IssuerReconciliation:
             log.log(level, runtime.message, extra=issuer_log_fields(record, runtime.reason))
         self._wake_certificates(record, previous, runtime)
         if runtime.ready:
-            try:
-                await self._distribute(record, outcome)
-            except kube.KubeError as err:
-                log.warning(
-                    "trust distribution failed: %s", err,
-                    extra=issuer_log_fields(record, "TrustDistributionFailed"),
-                )  # fmt: skip
+            # After waking the Certificates: publishing into many namespaces takes a while.
+            await self._distribute_logged(record, outcome)
+            await self._write_issuer_status(record, outcome, now)  # only if TrustDistributed moved
         self.issuers.schedule(key, self._next_issuer_check(record, outcome, now), limited=False)
 
     def _next_issuer_check(
@@ -134,6 +138,40 @@ class IssuerReconciliation:
                 # Re-issue every leaf (or refresh every ca.crt), spread out by the rate bound.
                 self.certificates.schedule(certificate_key, self.clock())
 
+    async def _distribute_logged(self, record: state.IssuerRecord, outcome: Outcome) -> None:
+        """Distributes the trust bundle; posts an Event for each new conflict."""
+        before = set(self._trust_conflicts.get(record.key, ()))
+        try:
+            conflicts = await self._distribute(record, outcome)
+        except kube.KubeError as err:
+            log.warning(
+                "trust distribution failed: %s", err,
+                extra=issuer_log_fields(record, "TrustDistributionFailed"),
+            )  # fmt: skip
+            return
+        self._trust_conflicts[record.key] = conflicts
+        for message in conflicts:
+            if message not in before:
+                self.post_event(record.reference(), "Warning", "TrustDistributionConflict", message)
+                log.warning(message, extra=issuer_log_fields(record, "TrustDistributionConflict"))
+
+    def _trust_condition(self, record: state.IssuerRecord, now: datetime) -> dict[str, Any] | None:
+        """The ``TrustDistributed`` condition, None while there is nothing to report."""
+        trust = record.spec.trust_distribution if record.spec else None
+        conflicts = self._trust_conflicts.get(record.key)
+        if trust is None or conflicts is None:
+            return None
+        status_, reason, message = distribution.condition(conflicts, trust.config_map_name)
+        return status.condition(
+            record.status.get("conditions"),
+            type_="TrustDistributed",
+            status=status_,
+            reason=reason,
+            message=message,
+            generation=record.generation,
+            now=now,
+        )
+
     async def _write_issuer_status(
         self, record: state.IssuerRecord, outcome: Outcome, now: datetime
     ) -> None:
@@ -149,7 +187,8 @@ class IssuerReconciliation:
                     message=runtime.message,
                     generation=record.generation,
                     now=now,
-                )
+                ),
+                *filter(None, [self._trust_condition(record, now)]),
             ],
             "ca": None,
             "rotation": outcome.rotation,
@@ -173,15 +212,72 @@ class IssuerReconciliation:
             return
         record.status = result.get("status") or {}
 
-    async def _distribute(self, record: state.IssuerRecord, outcome: Outcome) -> None:
-        """Keeps the trust ConfigMaps (and the ClusterTrustBundle) equal to the bundle."""
+    async def _distribute(self, record: state.IssuerRecord, outcome: Outcome) -> tuple[str, ...]:
+        """Keeps the trust ConfigMaps (and the ClusterTrustBundle) equal to the bundle.
+
+        Writes and deletes only objects carrying this issuer's ownership labels.
+
+        Returns:
+            The conflicts: objects of the wanted names that certmint did not create.
+        """
         spec = record.spec
         if spec is None:
-            return
-        runtime = outcome.runtime
-        digest = runtime.bundle_digest
+            return ()
+        runtime, trust = outcome.runtime, spec.trust_distribution
+        published = await self._published_config_maps(record)
+        wanted: set[str] = set()
+        if trust is not None and runtime.bundle_pem:
+            # Namespaces are listed at each issuer resync rather than watched: a new
+            # namespace gets its ConfigMap within one resync interval.
+            namespaces = await self.api.list_namespaces() if not record.namespace else {}
+            wanted = distribution.target_namespaces(trust, record.namespace, namespaces)
+        name = trust.config_map_name if trust else ""
+        conflicts: list[str] = []
+        for namespace in sorted(wanted):
+            if published.get(namespace, ("", "", ""))[:2] == (name, runtime.bundle_digest):
+                continue
+            try:
+                written = await self._write_config_map(record, outcome, namespace, name)
+            except kube.KubeError as err:
+                if err.status in (403, 404):  # a namespace being deleted refuses new objects
+                    continue
+                raise
+            if written is None:
+                conflicts.append(
+                    distribution.conflict_message(
+                        f'ConfigMap "{namespace}/{name}"', record.kind, record.name,
+                        "Choose another trustDistribution.configMapName or delete that "
+                        "ConfigMap.",
+                    )
+                )  # fmt: skip
+            stale = published.pop(namespace, None)
+            if stale is not None and stale[0] != name:
+                await self.api.delete_config_map(namespace, stale[0], uid=stale[2])
+            if written is not None:
+                published[namespace] = written
+        for namespace in sorted(set(published) - wanted):
+            stale = published.pop(namespace)
+            await self.api.delete_config_map(namespace, stale[0], uid=stale[2])
+        bundle_conflict = await self._publish_cluster_bundle(
+            record, runtime, publish=trust is not None and trust.cluster_trust_bundle
+        )
+        return (*conflicts, *([bundle_conflict] if bundle_conflict else []))
+
+    async def _published_config_maps(self, record: state.IssuerRecord) -> dict[str, Published]:
+        """This issuer's trust ConfigMaps by namespace, listed again by its labels now and then.
+
+        The listing is remembered for `RELIST_EVERY_RESYNCS` issuer resyncs: a ConfigMap
+        deleted or changed by someone else is repaired within that time.
+        """
         published = self._published.get(record.key)
+        now = self.clock()
+        listed_at = self._published_at.get(record.key)
+        if listed_at is None or now - listed_at >= self.settings.issuer_resync * (
+            RELIST_EVERY_RESYNCS
+        ):
+            published = None
         if published is None:
+            self._published_at[record.key] = now
             existing = await self.api.list_config_maps(
                 distribution.label_selector(record.kind, record.name),
                 namespace=record.namespace,  # an Issuer publishes in its own namespace only
@@ -192,46 +288,76 @@ class IssuerReconciliation:
                     secret_format.bundle_digest(
                         (item.get("data") or {}).get(distribution.KEY_PEM, "").encode()
                     ),
+                    str(item["metadata"].get("uid", "")),
                 )
                 for item in existing
             }
             self._published[record.key] = published
-        trust = spec.trust_distribution
-        wanted: set[str] = set()
-        if trust is not None and runtime.bundle_pem:
-            # Namespaces are listed at each issuer resync rather than watched: a new
-            # namespace gets its ConfigMap within one resync interval.
-            namespaces = await self.api.list_namespaces() if not record.namespace else {}
-            wanted = distribution.target_namespaces(trust, record.namespace, namespaces)
-        name = trust.config_map_name if trust else ""
-        for namespace in sorted(wanted):
-            if published.get(namespace) == (name, digest):
-                continue
-            body = distribution.config_map_body(
-                namespace=namespace,
-                name=name,
-                kind=record.kind,
-                issuer_name=record.name,
-                roots=runtime.bundle,
-                bundle_pem=runtime.bundle_pem,
-                sequence=int(self.clock().timestamp()),
-                refresh_hint=min(spec.policy.max_duration / 10, timedelta(minutes=5)),
-            )
-            try:
-                await self.api.apply_config_map(namespace, body)
-            except kube.KubeError as err:
-                if err.status in (403, 404):  # a namespace being deleted refuses new objects
-                    continue
-                raise
-            stale = published.get(namespace)
-            if stale is not None and stale[0] != name:
-                await self.api.delete_config_map(namespace, stale[0])
-            published[namespace] = (name, digest)
-        for namespace in sorted(set(published) - wanted):
-            await self.api.delete_config_map(namespace, published.pop(namespace)[0])
-        publish_cluster_bundle = trust is not None and trust.cluster_trust_bundle
-        if publish_cluster_bundle and self._cluster_bundles.get(record.key) != digest:
-            await self.api.apply_cluster_trust_bundle(
-                distribution.cluster_trust_bundle_body(record.kind, record.name, runtime.bundle_pem)
-            )
-            self._cluster_bundles[record.key] = digest
+        return published
+
+    async def _write_config_map(
+        self, record: state.IssuerRecord, outcome: Outcome, namespace: str, name: str
+    ) -> Published | None:
+        """Creates the trust ConfigMap, or updates it when it is this issuer's.
+
+        Returns:
+            What was written, or None when a ConfigMap of that name is not this issuer's
+            (nothing was written).
+        """
+        spec, runtime = record.spec, outcome.runtime
+        assert spec is not None  # noqa: S101 -- _distribute checked
+        body = distribution.config_map_body(
+            namespace=namespace,
+            name=name,
+            kind=record.kind,
+            issuer_name=record.name,
+            roots=runtime.bundle,
+            bundle_pem=runtime.bundle_pem,
+            sequence=int(self.clock().timestamp()),
+            refresh_hint=min(spec.policy.max_duration / 10, timedelta(minutes=5)),
+        )
+        try:
+            result = await self.api.create_config_map(namespace, body)
+        except kube.ConflictError:
+            existing = await self.api.get_config_map(namespace, name)
+            if existing is None:
+                raise  # deleted meanwhile: the next resync creates it
+            if not distribution.owns(existing, record.kind, record.name):
+                return None
+            body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+            result = await self.api.replace_config_map(namespace, name, body)
+        return (name, runtime.bundle_digest, str(result["metadata"].get("uid", "")))
+
+    async def _publish_cluster_bundle(
+        self, record: state.IssuerRecord, runtime: state.IssuerRuntime, *, publish: bool
+    ) -> str | None:
+        """Creates, updates or deletes this issuer's ClusterTrustBundle, if it is its own.
+
+        Returns:
+            The conflict message when one of that name is not this issuer's, else None.
+        """
+        key, name = record.key, distribution.cluster_trust_bundle_name(record.kind, record.name)
+        done = runtime.bundle_digest if publish else ""
+        if record.namespace or self._cluster_bundles.get(key) == done:
+            return None  # an Issuer never publishes one (nor may it read them)
+        existing = await self.api.get_cluster_trust_bundle(name)
+        owned = distribution.owns(existing, record.kind, record.name)
+        if existing is not None and not owned:
+            if not publish:
+                self._cluster_bundles[key] = done
+                return None
+            return distribution.conflict_message(
+                f'ClusterTrustBundle "{name}"', record.kind, record.name,
+                "Set trustDistribution.clusterTrustBundle to false or delete that "
+                "ClusterTrustBundle.",
+            )  # fmt: skip
+        body = distribution.cluster_trust_bundle_body(record.kind, record.name, runtime.bundle_pem)
+        if existing is not None and not publish:
+            await self.api.delete_cluster_trust_bundle(name, existing["metadata"]["uid"])
+        elif existing is not None:
+            body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+            await self.api.replace_cluster_trust_bundle(name, body)
+        elif publish:
+            await self.api.create_cluster_trust_bundle(body)
+        self._cluster_bundles[key] = done
+        return None

@@ -153,46 +153,69 @@ class Kube:
             )
         return list(result.get("items") or [])
 
-    async def apply_config_map(self, namespace: str, body: Mapping[str, Any]) -> Json:
-        """Creates a ConfigMap, or replaces the one of that name."""
-        name = body["metadata"]["name"]
+    async def get_config_map(self, namespace: str, name: str) -> Json | None:
         try:
-            result: Json = await self._call(
-                self._core.create_namespaced_config_map, namespace, body
-            )
-        except ConflictError:
-            result = await self._call(
-                self._core.replace_namespaced_config_map, name, namespace, body
-            )
+            result: Json = await self._call(self._core.read_namespaced_config_map, name, namespace)
+        except NotFoundError:
+            return None
         return result
 
-    async def delete_config_map(self, namespace: str, name: str) -> None:
+    async def create_config_map(self, namespace: str, body: Mapping[str, Any]) -> Json:
+        """Creates a ConfigMap; `ConflictError` when one of that name exists (never replaced)."""
+        result: Json = await self._call(self._core.create_namespaced_config_map, namespace, body)
+        return result
+
+    async def replace_config_map(self, namespace: str, name: str, body: Mapping[str, Any]) -> Json:
+        """Replaces a ConfigMap; ``body.metadata.resourceVersion`` makes it conditional."""
+        result: Json = await self._call(
+            self._core.replace_namespaced_config_map, name, namespace, body
+        )
+        return result
+
+    async def delete_config_map(self, namespace: str, name: str, uid: str | None = None) -> None:
+        """Deletes a ConfigMap; with ``uid`` only that exact object (a precondition)."""
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
         try:
-            await self._call(self._core.delete_namespaced_config_map, name, namespace)
+            await self._call(self._core.delete_namespaced_config_map, name, namespace, body=options)
         except NotFoundError:
             return
 
     # ClusterTrustBundles ---------------------------------------------------------------
-    async def apply_cluster_trust_bundle(self, body: Mapping[str, Any]) -> Json:
-        """Creates or replaces a certificates.k8s.io/v1beta1 ClusterTrustBundle."""
-        args = ("certificates.k8s.io", "v1beta1", "clustertrustbundles")
-        name = body["metadata"]["name"]
+    _BUNDLES = ("certificates.k8s.io", "v1beta1", "clustertrustbundles")
+
+    async def get_cluster_trust_bundle(self, name: str) -> Json | None:
+        """A certificates.k8s.io/v1beta1 ClusterTrustBundle, None when absent (or not served)."""
         try:
-            existing: Json = await self._call(self._custom.get_cluster_custom_object, *args, name)
+            result: Json = await self._call(
+                self._custom.get_cluster_custom_object, *self._BUNDLES, name
+            )
         except NotFoundError:
-            created: Json = await self._call(self._custom.create_cluster_custom_object, *args, body)
-            return created
-        replacement = {
-            **body,
-            "metadata": {
-                **body["metadata"],
-                "resourceVersion": existing["metadata"]["resourceVersion"],
-            },
-        }
-        replaced: Json = await self._call(
-            self._custom.replace_cluster_custom_object, *args, name, replacement
+            return None
+        return result
+
+    async def create_cluster_trust_bundle(self, body: Mapping[str, Any]) -> Json:
+        """Creates a ClusterTrustBundle; `ConflictError` when one of that name exists."""
+        result: Json = await self._call(
+            self._custom.create_cluster_custom_object, *self._BUNDLES, body
         )
-        return replaced
+        return result
+
+    async def replace_cluster_trust_bundle(self, name: str, body: Mapping[str, Any]) -> Json:
+        """Replaces a ClusterTrustBundle; ``body.metadata.resourceVersion`` is required."""
+        result: Json = await self._call(
+            self._custom.replace_cluster_custom_object, *self._BUNDLES, name, body
+        )
+        return result
+
+    async def delete_cluster_trust_bundle(self, name: str, uid: str) -> None:
+        """Deletes exactly the ClusterTrustBundle with that UID (a precondition)."""
+        options = {"preconditions": {"uid": uid}}
+        try:
+            await self._call(
+                self._custom.delete_cluster_custom_object, *self._BUNDLES, name, body=options
+            )
+        except NotFoundError:
+            return
 
     # ServiceAccounts ----------------------------------------------------------------
     async def service_account_exists(self, namespace: str, name: str) -> bool:

@@ -26,9 +26,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar, Final, Literal, TypeAlias, cast
 
+from certmint.pki import claims as pki_claims
+from certmint.pki import errors as pki_errors
+from certmint.pki import extensions as pki_extensions
+from certmint.pki import names as pki_names
+
 IssuerKind: TypeAlias = Literal["Issuer", "ClusterIssuer"]
 IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
-GlobKind: TypeAlias = Literal["namespace", "dns", "uri", "email"]
+GlobKind: TypeAlias = Literal["namespace", "dns", "uri", "email", "subject"]
 
 #: No issuer may let certificates live shorter than this, whatever its policy says.
 MIN_DURATION_FLOOR: Final = timedelta(minutes=1)
@@ -85,11 +90,28 @@ RESERVED_EXTENSION_ARCS: Final[Mapping[str, str]] = types.MappingProxyType(
         "spec fields (dnsNames, usages, isCA, ...)",
         "1.3.6.1.5.5.7": "it is in the PKIX arc that certmint reserves for standard extensions",
         "1.3.6.1.4.1.11129.2.4": "it is a Certificate Transparency extension",
-        "1.2.840.113556.1.8000.2554.49118.29815.48385.17178.39665.9535742.3088872": "it is in "
-        "certmint's own arc; use spec.claims for claims",
+        "2.16.840.1.113730.1": "it is a Netscape certificate extension, which the signer refuses",
+        "1.3.6.1.4.1.311.20.2": "it is the Microsoft certificate template name, which the "
+        "signer refuses",
+        "1.3.6.1.4.1.311.21": "it is a Microsoft CA or template extension, which the signer "
+        "refuses",
         "2.25.255037599343673218920774665946782441960": "it is in certmint's own arc; "
         "use spec.claims for claims",
+        "1.2.840.113556.1.8000.2554.49118.29815.48385.17178.39665.9535742.3088872": "it is in "
+        "certmint's own arc; use spec.claims for claims",
     }
+)
+#: Trust ConfigMap names Kubernetes or OpenShift publish in every namespace themselves,
+#: and the prefixes they keep for their own objects: never a trust ConfigMap's name.
+RESERVED_CONFIG_MAP_NAMES: Final = frozenset({"kube-root-ca.crt", "openshift-service-ca.crt"})
+RESERVED_CONFIG_MAP_PREFIXES: Final = ("kube-", "openshift-")
+#: Subject attributes besides the common name: (spec key, SubjectSpec attribute).
+SUBJECT_FIELDS: Final = (
+    ("organizations", "organizations"),
+    ("organizationalUnits", "organizational_units"),
+    ("countries", "countries"),
+    ("provinces", "provinces"),
+    ("localities", "localities"),
 )
 
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -436,6 +458,15 @@ def _email_glob_problem(pattern: str, parts: tuple[str, ...]) -> str | None:
     return None
 
 
+def _subject_glob_problem(pattern: str, _: tuple[str, ...]) -> str | None:
+    if not pattern.strip():
+        return "is blank"
+    character = pki_names.unprintable_character(pattern)
+    if character is not None:
+        return f"contains the unprintable character {character}"
+    return None
+
+
 def _claim_value_problem(_: str, parts: tuple[str, ...]) -> str | None:
     if "*" in parts and parts != ("*",):
         return 'uses "*" inside a value; "*" only stands alone, meaning any value'
@@ -447,6 +478,7 @@ _GLOB_PROBLEMS: Final[Mapping[str, Callable[[str, tuple[str, ...]], str | None]]
     "dns": _dns_glob_problem,
     "uri": _uri_glob_problem,
     "email": _email_glob_problem,
+    "subject": _subject_glob_problem,
     "claim": _claim_value_problem,
 }
 
@@ -592,6 +624,9 @@ def _kubernetes_name(value: object, field: str) -> str:
 
 
 def _dns_name(text: str, field: str) -> str:
+    problem = pki_names.non_ascii_dns_problem(text)
+    if problem is not None:
+        raise SpecError(field, f"{quote(text)} {problem}")
     name = text.lower()
     if not is_dns_name(name, wildcard=True):
         raise SpecError(
@@ -634,6 +669,9 @@ def _uri(text: str, field: str) -> str:
 
 def _email(text: str, field: str) -> str:
     local, at, domain = text.rpartition("@")
+    problem = pki_names.non_ascii_dns_problem(domain)
+    if problem is not None:
+        raise SpecError(field, f"the domain of {quote(text)} {problem}")
     if not at or not _EMAIL_LOCAL.fullmatch(local) or not is_dns_name(domain.lower()):
         raise SpecError(field, f'{quote(text)} is not an email address such as "ops@example.com"')
     return f"{local}@{domain.lower()}"
@@ -913,10 +951,33 @@ def _parse_issuer_ref(value: object) -> IssuerRef:
     )
 
 
+def _subject_value(text: str, field: str) -> str:
+    """A subject attribute value the signer will accept (printable, not blank, bounded)."""
+    if not text.strip():
+        raise SpecError(field, "must not be blank")
+    if len(text) > _MAX_SUBJECT_VALUE:
+        raise SpecError(field, f"{quote(text)} is longer than {_MAX_SUBJECT_VALUE} characters")
+    character = pki_names.unprintable_character(text)
+    if character is not None:
+        raise SpecError(
+            field,
+            f"{json.dumps(text)} contains the unprintable character {character}; subject "
+            "values are printable text",
+        )
+    return text
+
+
 def _parse_common_name(value: object) -> str | None:
-    common_name = _optional_string(value, "spec.commonName")
-    if common_name is not None and len(common_name) > 64:
-        raise SpecError("spec.commonName", f"{quote(common_name)} is longer than 64 characters")
+    field = "spec.commonName"
+    common_name = _optional_string(value, field)
+    if common_name is None:
+        return None
+    _subject_value(common_name, field)
+    if pki_names.is_idna_shaped(common_name):
+        # A hostname for old clients: ASCII as for dnsNames, never converted silently.
+        raise SpecError(
+            field, f"{quote(common_name)} {pki_names.non_ascii_dns_problem(common_name)}"
+        )
     return common_name
 
 
@@ -924,12 +985,7 @@ def _parse_subject(value: object) -> SubjectSpec:
     subject = _mapping(value, "spec.subject")
 
     def values(key: str) -> tuple[str, ...]:
-        field = f"spec.subject.{key}"
-        texts = _unique(subject.get(key), field)
-        for index, text in enumerate(texts):
-            if len(text) > _MAX_SUBJECT_VALUE:
-                raise SpecError(f"{field}[{index}]", f"{quote(text)} is longer than 64 characters")
-        return texts
+        return _unique(subject.get(key), f"spec.subject.{key}", _subject_value)
 
     def country(text: str, field: str) -> str:
         if not _COUNTRY.fullmatch(text):
@@ -964,6 +1020,11 @@ def _parse_claims(value: object) -> Mapping[str, tuple[str, ...]]:
                     f"{field}[{index}]", f"is longer than {_MAX_CLAIM_VALUE} characters"
                 )
         claims[key] = tuple(sorted(set(texts)))
+    try:
+        # The signer's own check: a claim it would refuse is refused here, once.
+        pki_claims.normalize_claims(claims)
+    except pki_errors.PKIError as err:
+        raise SpecError(f"spec.{err.field}", err.message) from None
     return types.MappingProxyType(claims)
 
 
@@ -973,14 +1034,16 @@ def _parse_extensions(value: object) -> tuple[ExtensionSpec, ...]:
     for index, raw in enumerate(_list(value, "spec.extensions")):
         field = f"spec.extensions[{index}]"
         item = _mapping(raw, field)
-        oid = _oid(item.get("oid"), f"{field}.oid")
-        reserved = reserved_extension_reason(oid)
-        if reserved is not None:
-            raise SpecError(f"{field}.oid", f"{oid} cannot be requested: {reserved}")
+        oid = _extension_oid(item.get("oid"), f"{field}.oid", "requested")
         if oid in seen:
             raise SpecError(f"{field}.oid", f"{oid} repeats extensions[{seen[oid]}]")
         seen[oid] = index
         kind, extension_value = _parse_extension_value(item.get("value"), f"{field}.value")
+        try:
+            # The signer's own encoder: a value it would refuse is refused here, once.
+            pki_extensions.encode_value(kind, extension_value, f"{field}.value.{kind}")
+        except pki_errors.PKIError as err:
+            raise SpecError(err.field, err.message) from None
         extensions.append(
             ExtensionSpec(
                 oid=oid,
@@ -990,6 +1053,19 @@ def _parse_extensions(value: object) -> tuple[ExtensionSpec, ...]:
             )
         )
     return tuple(extensions)
+
+
+def _extension_oid(value: object, field: str, verb: str) -> str:
+    """An extension OID that is well formed, not reserved, and that the signer accepts."""
+    oid = _oid(value, field)
+    reserved = reserved_extension_reason(oid)
+    if reserved is not None:
+        raise SpecError(field, f"{oid} cannot be {verb}: {reserved}")
+    try:
+        pki_extensions.check_oid(oid, field)
+    except pki_errors.PKIError as err:
+        raise SpecError(field, f"{oid} cannot be {verb}: {err.message}") from None
+    return oid
 
 
 def _parse_extension_value(value: object, field: str) -> tuple[str, str | int | bool]:
@@ -1130,6 +1206,22 @@ class ClaimGrant:
 
 
 @dataclasses.dataclass(frozen=True)
+class SubjectPolicy:
+    """Patterns for the subject attributes besides the common name (``allowedSubject``).
+
+    Each is a tuple of subject patterns (``*`` matches anything, ``{namespace}`` and
+    ``{serviceAccount}`` expand; case-sensitive, countries upper case). An empty tuple
+    allows no value for that attribute; that is also the default for every attribute.
+    """
+
+    organizations: tuple[str, ...] = ()
+    organizational_units: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    provinces: tuple[str, ...] = ()
+    localities: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class IssuancePolicy:
     """What Certificates using one issuer may ask for; the defaults are documented in
     docs/policy.md.
@@ -1149,6 +1241,7 @@ class IssuancePolicy:
     allow_ca: bool = False
     claims: tuple[ClaimGrant, ...] = ()
     allowed_extension_oids: frozenset[str] = frozenset()
+    allowed_subject: SubjectPolicy = SubjectPolicy()
     issuer_label: str = "the issuer"
 
 
@@ -1445,8 +1538,22 @@ def _parse_policy(value: object, issuer_label: str) -> IssuancePolicy:
         allow_ca=_boolean(raw.get("allowCA"), f"{field}.allowCA", default=False),
         claims=_parse_grants(raw.get("claims")),
         allowed_extension_oids=_parse_allowed_extensions(raw.get("extensions")),
+        allowed_subject=_parse_allowed_subject(raw.get("allowedSubject")),
         issuer_label=issuer_label,
     )
+
+
+def _parse_allowed_subject(value: object) -> SubjectPolicy:
+    """``policy.allowedSubject``: absent, like an absent attribute, allows nothing."""
+    field = "spec.policy.allowedSubject"
+    raw = _mapping(value, field)
+    patterns: dict[str, tuple[str, ...]] = {}
+    for key, attribute in SUBJECT_FIELDS:
+        found = _globs(raw.get(key), f"{field}.{key}", "subject", ())
+        if key == "countries":
+            found = tuple(dict.fromkeys(pattern.upper() for pattern in found))
+        patterns[attribute] = found
+    return SubjectPolicy(**patterns)
 
 
 def _parse_networks(value: object) -> tuple[IPNetwork, ...]:
@@ -1489,11 +1596,7 @@ def _parse_allowed_extensions(value: object) -> frozenset[str]:
     oids = set()
     for index, raw in enumerate(_list(value, "spec.policy.extensions")):
         field = f"spec.policy.extensions[{index}]"
-        oid = _oid(_mapping(raw, field).get("oid"), f"{field}.oid")
-        reserved = reserved_extension_reason(oid)
-        if reserved is not None:
-            raise SpecError(f"{field}.oid", f"{oid} cannot be allowed: {reserved}")
-        oids.add(oid)
+        oids.add(_extension_oid(_mapping(raw, field).get("oid"), f"{field}.oid", "allowed"))
     return frozenset(oids)
 
 
@@ -1529,12 +1632,24 @@ def _parse_trust_distribution(
         config_map_name=(
             DEFAULT_TRUST_CONFIG_MAP
             if config_map is None
-            else _kubernetes_name(config_map, f"{field}.configMapName")
+            else _trust_config_map_name(config_map, f"{field}.configMapName")
         ),
         cluster_trust_bundle=_boolean(
             raw.get("clusterTrustBundle"), f"{field}.clusterTrustBundle", default=False
         ),
     )
+
+
+def _trust_config_map_name(value: object, field: str) -> str:
+    """A ConfigMap name that is not one Kubernetes or OpenShift publishes itself."""
+    name = _kubernetes_name(value, field)
+    if name in RESERVED_CONFIG_MAP_NAMES or name.startswith(RESERVED_CONFIG_MAP_PREFIXES):
+        raise SpecError(
+            field,
+            f"{quote(name)} is a name Kubernetes or OpenShift publish themselves "
+            "(kube-root-ca.crt, openshift-service-ca.crt, kube-*, openshift-*); choose another",
+        )
+    return name
 
 
 def _parse_selector(value: object, field: str) -> Mapping[str, Any] | None:

@@ -268,6 +268,44 @@ def check_common_name(
     )
 
 
+def check_subject(
+    policy: model.IssuancePolicy, spec: model.CertificateSpec, namespace: str
+) -> Denial | None:
+    """Deny a subject attribute (O, OU, C, ST, L) no ``policy.allowedSubject`` pattern allows.
+
+    Software that maps a certificate's organization to groups (Kubernetes maps O to
+    RBAC groups) would trust whatever a Certificate asks for, so nothing is allowed
+    unless the issuer lists it; an absent ``allowedSubject`` allows no attribute.
+    """
+    for key, attribute in model.SUBJECT_FIELDS:
+        patterns = getattr(policy.allowed_subject, attribute)
+        words = _SUBJECT_WORDS[key]
+        denial = _unmatched_name(
+            reason="SubjectNotAllowed",
+            field=f"subject.{key}",
+            names=getattr(spec.subject, attribute),
+            patterns=patterns,
+            kind="subject",
+            nothing=f"subject {words} (policy.allowedSubject.{key})",
+            policy=policy,
+            spec=spec,
+            namespace=namespace,
+        )
+        if denial is not None:
+            return denial
+    return None
+
+
+#: How messages name each subject attribute.
+_SUBJECT_WORDS: Final = {
+    "organizations": "organizations",
+    "organizationalUnits": "organizational units",
+    "countries": "countries",
+    "provinces": "provinces",
+    "localities": "localities",
+}
+
+
 def _grant_applies(grant: model.ClaimGrant, namespace: str) -> bool:
     return grant.namespaces is None or model.glob_matches(grant.namespaces, "namespace", namespace)
 
@@ -349,6 +387,7 @@ CHECKS: Final[tuple[Check, ...]] = (
     check_uris,
     check_email_addresses,
     check_common_name,
+    check_subject,
     check_claims,
     check_extensions,
 )
@@ -364,6 +403,7 @@ REASONS: Final = (
     "URINotAllowed",
     "EmailNotAllowed",
     "CommonNameNotAllowed",
+    "SubjectNotAllowed",
     "ClaimNotAllowed",
     "ExtensionNotAllowed",
 )

@@ -16,7 +16,7 @@ from typing import Literal
 from cryptography import x509
 
 from certmint import policy, secret_format, state
-from certmint.pki import decode, renewal
+from certmint.pki import building, decode, renewal
 
 Action = Literal["issue", "block", "ready", "update-bundle"]
 
@@ -46,10 +46,12 @@ class Decision:
     reason: str
     message: str
     denial: str = ""
+    #: Waits for a change of the spec or another object, whatever the reason says.
+    final: bool = False
 
     @property
     def retryable(self) -> bool:
-        return self.action == "block" and self.reason in RETRYABLE
+        return self.action == "block" and self.reason in RETRYABLE and not self.final
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -105,8 +107,12 @@ def issuer_invalid(inputs: Inputs, _: datetime) -> Decision | None:
     issuer = inputs.issuer
     if issuer is None or issuer.spec_error is None:
         return None
-    return _block(
-        "IssuerNotReady", f'{issuer.kind} "{issuer.name}" has an invalid spec: {issuer.spec_error}'
+    # Final: only an edit of the issuer helps, and that wakes its Certificates.
+    return Decision(
+        "block",
+        "IssuerNotReady",
+        f'{issuer.kind} "{issuer.name}" has an invalid spec: {issuer.spec_error}',
+        final=True,
     )
 
 
@@ -159,6 +165,17 @@ def key_mismatch(inputs: Inputs, _: datetime) -> Decision | None:
     if inputs.secret is None or inputs.secret.key_matches:
         return None
     return _issue("KeyMismatch", "tls.key does not match the certificate in tls.crt")
+
+
+def not_yet_valid(inputs: Inputs, now: datetime) -> Decision | None:
+    """A leaf whose validity starts later than the clock-skew allowance is never Ready."""
+    leaf = inputs.secret.leaf if inputs.secret else None
+    if leaf is None or leaf.not_valid_before_utc <= now + building.CLOCK_SKEW_ALLOWANCE:
+        return None
+    return _issue(
+        "NotYetValid",
+        f"the certificate is only valid from {leaf.not_valid_before_utc.isoformat()}",
+    )
 
 
 def spec_changed(inputs: Inputs, _: datetime) -> Decision | None:
@@ -218,6 +235,7 @@ TRIGGERS: tuple[Check, ...] = (
     secret_missing,
     secret_unreadable,
     key_mismatch,
+    not_yet_valid,
     spec_changed,
     renew_requested,
     issuer_ca_changed,

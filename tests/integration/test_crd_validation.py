@@ -30,6 +30,11 @@ DURATION_PATTERN = (
     "^([0-9]{1,6}([.][0-9]{1,9})?h)?([0-9]{1,6}([.][0-9]{1,9})?m)?([0-9]{1,6}([.][0-9]{1,9})?s)?$"
 )
 CLAIMS_ARC = "2.25.255037599343673218920774665946782441960"
+#: How the reserved-arc refusal names the arcs the signer refuses besides the standard ones.
+RESERVED_ARCS_MESSAGE = (
+    "2.16.840.1.113730.1 (Netscape), 1.3.6.1.4.1.311.20.2 and 1.3.6.1.4.1.311.21 "
+    "(Microsoft) and certmint's own arcs are built by the operator"
+)
 #: The server adds this cause whenever a schema error stopped it from running CEL rules.
 SKIPPED_RULES_FIELD = "<nil>"
 
@@ -757,6 +762,63 @@ INVALID_OBJECTS = [
         ),
         id="a selector label key with a space",
     ),
+    # --- objects certmint does not own, and what the signer refuses (issue #15)
+    pytest.param(
+        issuer(trustDistribution={"configMapName": "kube-root-ca.crt"}),
+        Cause(
+            "spec.trustDistribution.configMapName",
+            "FieldValueForbidden",
+            "names Kubernetes or OpenShift publish themselves (kube-root-ca.crt, "
+            "openshift-service-ca.crt, kube-*, openshift-*) cannot be trust ConfigMaps",
+        ),
+        id="the trust ConfigMap named kube-root-ca.crt",
+    ),
+    pytest.param(
+        issuer(trustDistribution={"configMapName": "kube-proxy"}),
+        Cause(
+            "spec.trustDistribution.configMapName",
+            "FieldValueForbidden",
+            "names Kubernetes or OpenShift publish themselves (kube-root-ca.crt, "
+            "openshift-service-ca.crt, kube-*, openshift-*) cannot be trust ConfigMaps",
+        ),
+        id="a trust ConfigMap name starting with kube-",
+    ),
+    pytest.param(
+        issuer(policy={"extensions": [{"oid": "2.16.840.1.113730.1.13"}]}),
+        Cause(
+            "spec.policy.extensions[0].oid",
+            "FieldValueForbidden",
+            RESERVED_ARCS_MESSAGE + " and cannot be allowed",
+        ),
+        id="a policy allowing a Netscape extension the signer refuses",
+    ),
+    pytest.param(
+        certificate(extensions=[{"oid": "1.3.6.1.4.1.311.21.7", "value": {"der": "MAA="}}]),
+        Cause(
+            "spec.extensions[0].oid",
+            "FieldValueForbidden",
+            RESERVED_ARCS_MESSAGE + " and cannot be requested",
+        ),
+        id="a Microsoft template extension the signer refuses",
+    ),
+    pytest.param(
+        certificate(extensions=[{"oid": "1.3.6.1.4.1.55555.1", "value": {"der": "AQH"}}]),
+        Cause(
+            "spec.extensions[0].value.der",
+            "FieldValueInvalid",
+            "must be standard base64 (A-Z, a-z, 0-9, +, /, padded with =)",
+        ),
+        id="DER text that is not padded base64",
+    ),
+    pytest.param(
+        issuer(policy={"allowedSubject": {"organizations": ["ok", ""]}}),
+        Cause(
+            "spec.policy.allowedSubject.organizations[1]",
+            "FieldValueInvalid",
+            "should be at least 1 chars long",
+        ),
+        id="an empty allowedSubject pattern",
+    ),
 ]
 
 
@@ -794,6 +856,7 @@ EVERY_CERTIFICATE_FIELD: Body = {
         {"oid": "1.3.6.1.4.1.55555.1.8", "critical": False, "value": {"integer": -3}},
         {"oid": "1.3.6.1.4.1.55555.1.9", "critical": True, "value": {"boolean": True}},
         {"oid": "1.3.6.1.4.1.55555.1.10", "critical": False, "value": {"der": "BAJoaQ=="}},
+        {"oid": "1.3.6.1.4.1.55555.1.11", "critical": False, "value": {"der": "AQH/"}},
     ],
     "duration": "1h30m",
     "renewBefore": "0.5h",
@@ -836,6 +899,13 @@ EVERY_ISSUER_FIELD: Body = {
             {"key": "env", "values": ["*"]},
         ],
         "extensions": [{"oid": "1.3.6.1.4.1.55555.1.7"}],
+        "allowedSubject": {
+            "organizations": ["{namespace}", "Example *"],
+            "organizationalUnits": [],
+            "countries": ["DE"],
+            "provinces": ["*"],
+            "localities": ["Berlin"],
+        },
     },
     "trustDistribution": {
         "namespaces": ["team-*"],

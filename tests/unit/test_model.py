@@ -764,6 +764,101 @@ CERTIFICATE_ERRORS = [
         '"Orphan" is not one of Retain, Delete',
         id="an unknown deletion policy",
     ),
+    # -- what the signer would refuse is refused here, once (issue #15)
+    pytest.param(
+        certificate_body(
+            extensions=[{"oid": "2.16.840.1.113730.1.13", "value": {"utf8String": "x"}}]
+        ),
+        "spec.extensions[0].oid",
+        "2.16.840.1.113730.1.13 cannot be requested: it is a Netscape certificate extension, "
+        "which the signer refuses",
+        id="a Netscape extension OID",
+    ),
+    pytest.param(
+        certificate_body(
+            extensions=[
+                {
+                    "oid": "1.2.840.113556.1.8000.2554.49118.29815.48385.17178.39665.9535742"
+                    ".3088872.1",
+                    "value": {"der": "MAA="},
+                }
+            ]
+        ),
+        "spec.extensions[0].oid",
+        "1.2.840.113556.1.8000.2554.49118.29815.48385.17178.39665.9535742.3088872.1 cannot "
+        "be requested: it is in certmint's own arc; use spec.claims for claims",
+        id="the claims extension OID",
+    ),
+    pytest.param(
+        certificate_body(extensions=[{"oid": "1.3.6.1.4.1.55555.1", "value": {"der": "AQEB"}}]),
+        "spec.extensions[0].value.der",
+        "not one well-formed DER element (Unexpected Boolean payload: 1)",
+        id="a BER boolean in der",
+    ),
+    pytest.param(
+        certificate_body(extensions=[{"oid": "1.3.6.1.4.1.55555.1", "value": {"der": "BAFhAA=="}}]),
+        "spec.extensions[0].value.der",
+        "1 bytes follow the DER element; give exactly one",
+        id="der with trailing bytes",
+    ),
+    pytest.param(
+        certificate_body(subject={"organizations": ["a\u0085b"]}),
+        "spec.subject.organizations[0]",
+        '"a\\u0085b" contains the unprintable character U+0085 (Cc); subject values are '
+        "printable text",
+        id="an organization with a next-line control character",
+    ),
+    pytest.param(
+        certificate_body(subject={"localities": ["a\u200bb"]}),
+        "spec.subject.localities[0]",
+        '"a\\u200bb" contains the unprintable character U+200B (ZERO WIDTH SPACE); subject '
+        "values are printable text",
+        id="a locality with a zero-width space",
+    ),
+    pytest.param(
+        certificate_body(subject={"organizationalUnits": ["   "]}),
+        "spec.subject.organizationalUnits[0]",
+        "must not be blank",
+        id="an organizational unit of blanks",
+    ),
+    pytest.param(
+        certificate_body(commonName="\u212aube.pa.svc"),
+        "spec.commonName",
+        '"\u212aube.pa.svc" is not ASCII; write the IDNA A-label form "kube.pa.svc"',
+        id="a common name with a Kelvin sign",
+    ),
+    pytest.param(
+        certificate_body(commonName="b\u00fccher.example"),
+        "spec.commonName",
+        '"b\u00fccher.example" is not ASCII; write the IDNA A-label form "xn--bcher-kva.example"',
+        id="an international common name in U-label form",
+    ),
+    pytest.param(
+        certificate_body(commonName="a\u200bb"),
+        "spec.commonName",
+        '"a\\u200bb" contains the unprintable character U+200B (ZERO WIDTH SPACE); subject '
+        "values are printable text",
+        id="a common name with a zero-width space",
+    ),
+    pytest.param(
+        certificate_body(dnsNames=["\u212aube.pa.svc"]),
+        "spec.dnsNames[0]",
+        '"\u212aube.pa.svc" is not ASCII; write the IDNA A-label form "kube.pa.svc"',
+        id="a DNS name with a Kelvin sign is not folded silently",
+    ),
+    pytest.param(
+        certificate_body(emailAddresses=["ops@\u212aube.example"]),
+        "spec.emailAddresses[0]",
+        'the domain of "ops@\u212aube.example" is not ASCII; write the IDNA A-label form '
+        '"kube.example"',
+        id="an email domain with a Kelvin sign",
+    ),
+    pytest.param(
+        certificate_body(claims={"role": ["a\u0085b"]}),
+        "spec.claims.role",
+        "a claim value contains a control character (U+0085)",
+        id="a claim value with a next-line control character",
+    ),
 ]
 
 
@@ -1310,6 +1405,64 @@ ISSUER_ERRORS = [
         id="an Exists requirement with values",
     ),
 ]
+
+
+ISSUER_ERRORS += [
+    pytest.param(
+        issuer_body(policy={"extensions": [{"oid": "1.3.6.1.4.1.311.21.7"}]}),
+        "spec.policy.extensions[0].oid",
+        "1.3.6.1.4.1.311.21.7 cannot be allowed: it is a Microsoft CA or template extension, "
+        "which the signer refuses",
+        id="a policy allowing an extension the signer refuses",
+    ),
+    pytest.param(
+        issuer_body(trustDistribution={"configMapName": "kube-root-ca.crt"}),
+        "spec.trustDistribution.configMapName",
+        '"kube-root-ca.crt" is a name Kubernetes or OpenShift publish themselves '
+        "(kube-root-ca.crt, openshift-service-ca.crt, kube-*, openshift-*); choose another",
+        id="the trust ConfigMap named kube-root-ca.crt",
+    ),
+    pytest.param(
+        issuer_body(trustDistribution={"configMapName": "openshift-trusted-ca"}),
+        "spec.trustDistribution.configMapName",
+        '"openshift-trusted-ca" is a name Kubernetes or OpenShift publish themselves '
+        "(kube-root-ca.crt, openshift-service-ca.crt, kube-*, openshift-*); choose another",
+        id="a trust ConfigMap name starting with openshift-",
+    ),
+    pytest.param(
+        issuer_body(policy={"allowedSubject": {"organizations": [" "]}}),
+        "spec.policy.allowedSubject.organizations[0]",
+        '" " is blank',
+        id="a blank subject pattern",
+    ),
+    pytest.param(
+        issuer_body(policy={"allowedSubject": {"localities": ["a\u200bb"]}}),
+        "spec.policy.allowedSubject.localities[0]",
+        '"a\u200bb" contains the unprintable character U+200B (ZERO WIDTH SPACE)',
+        id="a subject pattern with a zero-width space",
+    ),
+]
+
+
+def test_allowed_subject_is_read_with_countries_upper_case() -> None:
+    spec = model.IssuerSpec.from_body(
+        issuer_body(
+            policy={
+                "allowedSubject": {
+                    "organizations": ["{namespace}", "Acme *"],
+                    "countries": ["de", "DE"],
+                }
+            }
+        )
+    )
+    assert spec.policy.allowed_subject == model.SubjectPolicy(
+        organizations=("{namespace}", "Acme *"), countries=("DE",)
+    )
+
+
+def test_without_allowed_subject_no_subject_attribute_is_allowed() -> None:
+    spec = model.IssuerSpec.from_body(issuer_body())
+    assert spec.policy.allowed_subject == model.SubjectPolicy()
 
 
 @pytest.mark.parametrize(("body", "field", "message"), ISSUER_ERRORS)

@@ -506,6 +506,65 @@ CASES = [
         None,
         id="an extension on the allow-list",
     ),
+    # -- subject attributes besides the common name
+    pytest.param(
+        {},
+        {"subject": {"organizations": ["system:masters"]}},
+        "web",
+        denial(
+            "SubjectNotAllowed",
+            f'subject.organizations[0] "system:masters" is not allowed by {ISSUER}, whose '
+            "policy allows no subject organizations (policy.allowedSubject.organizations)",
+        ),
+        id="an organization without allowedSubject is refused: O=system:masters",
+    ),
+    pytest.param(
+        {"allowed_subject": model.SubjectPolicy(organizations=("{namespace}",))},
+        {"subject": {"organizations": ["web"]}},
+        "web",
+        None,
+        id="the requester's namespace as organization where allowedSubject lists it",
+    ),
+    pytest.param(
+        {"allowed_subject": model.SubjectPolicy(organizations=("{namespace}",))},
+        {"subject": {"organizations": ["pay"]}},
+        "web",
+        denial(
+            "SubjectNotAllowed",
+            f'subject.organizations[0] "pay" is not allowed by {ISSUER}; allowed patterns '
+            f"for {WEB}: web",
+        ),
+        id="another namespace as organization is refused",
+    ),
+    pytest.param(
+        {"allowed_subject": model.SubjectPolicy(organizations=("*",))},
+        {"subject": {"organizations": ["Acme"], "organizationalUnits": ["ops"]}},
+        "web",
+        denial(
+            "SubjectNotAllowed",
+            f'subject.organizationalUnits[0] "ops" is not allowed by {ISSUER}, whose policy '
+            "allows no subject organizational units (policy.allowedSubject.organizationalUnits)",
+        ),
+        id="an organizational unit is refused when only organizations are allowed",
+    ),
+    pytest.param(
+        {"allowed_subject": model.SubjectPolicy(countries=("DE",), localities=("Ber*",))},
+        {"subject": {"countries": ["de"], "localities": ["Berlin"]}},
+        "web",
+        None,
+        id="a country compares upper case and a locality glob matches",
+    ),
+    pytest.param(
+        {"allowed_subject": model.SubjectPolicy(provinces=("Bavaria",))},
+        {"subject": {"provinces": ["bavaria"]}},
+        "web",
+        denial(
+            "SubjectNotAllowed",
+            f'subject.provinces[0] "bavaria" is not allowed by {ISSUER}; allowed patterns '
+            f"for {WEB}: Bavaria",
+        ),
+        id="subject patterns are case-sensitive",
+    ),
     pytest.param(
         {"allowed_extension_oids": frozenset({"1.3.6.1.4.1.55555.1.7", "1.3.6.1.4.1.55555.1.1"})},
         {

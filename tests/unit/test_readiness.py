@@ -14,8 +14,8 @@ import pytest
 from cryptography import x509
 
 from certmint import issuance, model, readiness, secret_format, state
+from certmint.pki import building, decode, issuing, keys, renewal
 from certmint.pki import ca as pki_ca
-from certmint.pki import decode, issuing, keys, renewal
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 ECDSA = keys.KeySpec(keys.KeyAlgorithm.ECDSA, 256)
@@ -58,6 +58,19 @@ def leaf_from(signer: pki_ca.CertificateAuthority) -> tuple[x509.Certificate, ke
 
 LEAF, _ = leaf_from(CA)
 FOREIGN_LEAF, _ = leaf_from(OTHER_CA)
+
+
+def leaf_valid_from(not_before: datetime) -> x509.Certificate:
+    """A leaf of CA whose validity starts at ``not_before`` (issued a backdate later)."""
+    key = keys.generate_private_key(ECDSA)
+    request = issuance.leaf_request(
+        certificate_spec(), issuer_spec(), NAMESPACE, key.public_key(), timedelta(hours=1)
+    )
+    leaf = issuing.issue(request, CA, not_before + building.NOT_BEFORE_BACKDATE).certificate
+    assert leaf.not_valid_before_utc == not_before
+    return leaf
+
+
 NOT_AFTER = LEAF.not_valid_after_utc
 #: When LEAF is due, computed here from the documented seed, not by the code under test.
 DUE = renewal.renewal_time(
@@ -228,6 +241,21 @@ CASES = [
     # -- nothing to do
     pytest.param(Situation(), EARLY, READY, id="an issued certificate early in its life is ready"),
     pytest.param(
+        Situation(secret={"leaf": leaf_valid_from(EARLY + timedelta(seconds=30))}),
+        EARLY,
+        READY,
+        id="a leaf valid within the clock-skew allowance is ready",
+    ),
+    pytest.param(
+        Situation(secret={"leaf": leaf_valid_from(EARLY + timedelta(seconds=31))}),
+        EARLY,
+        issue(
+            "NotYetValid",
+            f"the certificate is only valid from {(EARLY + timedelta(seconds=31)).isoformat()}",
+        ),
+        id="a leaf not valid yet beyond the allowance is never ready: it is re-issued",
+    ),
+    pytest.param(
         Situation(), DUE - timedelta(seconds=1), READY, id="one second before renewal is ready"
     ),
     pytest.param(
@@ -282,8 +310,13 @@ CASES = [
     pytest.param(
         Situation(issuer="invalid"),
         EARLY,
-        block("IssuerNotReady", f'ClusterIssuer "workloads" has an invalid spec: {BAD_POLICY}'),
-        id="an issuer with an invalid spec blocks",
+        readiness.Decision(
+            "block",
+            "IssuerNotReady",
+            f'ClusterIssuer "workloads" has an invalid spec: {BAD_POLICY}',
+            final=True,
+        ),
+        id="an issuer with an invalid spec blocks until it is edited, without retries",
     ),
     pytest.param(
         Situation(issuer_spec={"policy": {"minDuration": "2h"}}, secret_missing=True),

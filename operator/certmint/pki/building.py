@@ -20,6 +20,9 @@ from certmint.pki import keys
 # yet valid". 30 s covers NTP-synced nodes with room to spare (SPIRE uses 10 s), and is
 # small next to the shortest lifetime certmint issues (1 minute by default).
 NOT_BEFORE_BACKDATE = datetime.timedelta(seconds=30)
+#: How far in the future a notBefore may lie and still count as valid now: the clock
+#: skew tolerated between certmint and whoever made a CA (docs/operations.md).
+CLOCK_SKEW_ALLOWANCE = datetime.timedelta(seconds=30)
 
 
 @dataclasses.dataclass(frozen=True)

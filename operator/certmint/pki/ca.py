@@ -170,15 +170,24 @@ def check_usable(ca: CertificateAuthority, now: datetime.datetime) -> None:
 
     Raises:
         CAError: ``CAExpired`` when ``now`` is at or past the notAfter of the CA or of a
-            certificate above it.
+            certificate above it; ``CANotYetValid`` when one of their notBefore lies
+            more than `building.CLOCK_SKEW_ALLOWANCE` after ``now``.
     """
     for certificate in (ca.certificate, *ca.chain):
-        if now >= certificate.not_valid_after_utc:
-            which = (
-                "the CA certificate"
-                if certificate is ca.certificate
-                else (f"issuer {certificate.subject.rfc4514_string()!r} in its chain")
+        which = (
+            "the CA certificate"
+            if certificate is ca.certificate
+            else (f"issuer {certificate.subject.rfc4514_string()!r} in its chain")
+        )
+        if certificate.not_valid_before_utc > now + building.CLOCK_SKEW_ALLOWANCE:
+            raise errors.CAError(
+                "tls.crt",
+                f"{which} is not valid before "
+                f"{certificate.not_valid_before_utc.isoformat()}; certificates it signed "
+                "would not be valid yet, so it signs nothing until then",
+                reason="CANotYetValid",
             )
+        if now >= certificate.not_valid_after_utc:
             raise errors.CAError(
                 "tls.crt",
                 f"{which} expired at {certificate.not_valid_after_utc.isoformat()}",
@@ -282,7 +291,9 @@ def load_ca(cert_chain_pem: bytes, key_pem: bytes, now: datetime.datetime) -> Ce
         CAError: ``CAInvalid`` for unreadable PEM, a chain that does not link up or an
             unsupported key; ``CANotACA`` when a certificate is not a CA;
             ``CAKeyMismatch`` when the key does not belong to the certificate;
-            ``CAExpired`` when ``now`` is at or past a notAfter in the chain.
+            ``CAExpired`` when ``now`` is at or past a notAfter in the chain;
+            ``CANotYetValid`` when a notBefore in the chain is still ahead (beyond
+            `building.CLOCK_SKEW_ALLOWANCE`).
     """
     try:
         certificates = x509.load_pem_x509_certificates(cert_chain_pem)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-CAReason = Literal["CAInvalid", "CAExpired", "CAKeyMismatch", "CANotACA"]
+CAReason = Literal["CAInvalid", "CAExpired", "CANotYetValid", "CAKeyMismatch", "CANotACA"]
 
 
 class PKIError(ValueError):
@@ -58,7 +58,8 @@ class CAError(PKIError):
         Args:
             field: Where the CA came from, e.g. ``"tls.crt"`` or ``"tls.key"``.
             message: What is wrong with the CA.
-            reason: One of ``CAInvalid``, ``CAExpired``, ``CAKeyMismatch``, ``CANotACA``.
+            reason: One of ``CAInvalid``, ``CAExpired``, ``CANotYetValid``,
+                ``CAKeyMismatch``, ``CANotACA``.
         """
         super().__init__(field, message, reason=reason)
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import string
+import unicodedata
 import urllib.parse
+
+import idna
 
 from certmint.pki import errors
 
@@ -186,6 +189,25 @@ def check_uri(uri: str, field: str) -> str:
     return uri
 
 
+def unprintable_character(value: str) -> str | None:
+    """The first character of ``value`` a certificate's text should not carry, described.
+
+    Everything `str.isprintable` refuses counts: control (Cc, U+0085 included), format
+    (Cf, such as the zero-width space U+200B), surrogate, private-use and unassigned
+    code points, and separators other than the plain space (U+00A0, U+2028...).
+
+    Args:
+        value: The text.
+
+    Returns:
+        E.g. ``"U+200B (ZERO WIDTH SPACE)"``, or None when every character is printable.
+    """
+    for char in value:
+        if not char.isprintable():
+            return f"U+{ord(char):04X} ({unicodedata.name(char, unicodedata.category(char))})"
+    return None
+
+
 def check_subject_value(value: str, field: str, *, max_length: int = 64) -> str:
     """Check one subject attribute value (organization, locality...).
 
@@ -198,15 +220,64 @@ def check_subject_value(value: str, field: str, *, max_length: int = 64) -> str:
         The value, unchanged.
 
     Raises:
-        PKIError: The value is empty, too long, or has control characters.
+        PKIError: The value is empty or blank, too long, or has a character that is
+            not printable (see `unprintable_character`).
     """
     if not isinstance(value, str) or not value.strip():
-        raise errors.PKIError(field, "the value must be a non-empty string")
+        raise errors.PKIError(field, "the value must be a non-empty string, not only blanks")
     if len(value) > max_length:
         raise errors.PKIError(field, f"{value!r} is longer than {max_length} characters")
-    if not value.isprintable():
-        raise errors.PKIError(field, f"{value!r} contains control characters")
+    character = unprintable_character(value)
+    if character is not None:
+        raise errors.PKIError(field, f"{value!r} contains the unprintable character {character}")
     return value
+
+
+def non_ascii_dns_problem(name: str) -> str | None:
+    """Why a DNS name (or a DNS-shaped common name) that is not ASCII cannot be used.
+
+    Certificates carry DNS names as ASCII, international names as IDNA A-labels
+    (``xn--``). certmint never converts a name silently, since a verifier compares the
+    bytes: it refuses the name and says what to write instead (IDNA 2008 with the UTS
+    46 mapping, as browsers do, so ``\u212aube`` with a Kelvin sign gives ``kube``).
+
+    Args:
+        name: The name as written, possibly with a leading ``*.``.
+
+    Returns:
+        None for an ASCII name; otherwise the problem, naming the A-label form when
+        there is one.
+    """
+    if name.isascii():
+        return None
+    wildcard, rest = ("*.", name[2:]) if name.startswith("*.") else ("", name)
+    try:
+        a_label = wildcard + idna.encode(rest, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return (
+            "is not ASCII and not an internationalized domain name; write DNS names in "
+            "ASCII, international ones as xn-- A-labels"
+        )
+    return f'is not ASCII; write the IDNA A-label form "{a_label}"'
+
+
+def is_idna_shaped(text: str) -> bool:
+    """Whether non-ASCII text would pass as a domain name once IDNA-mapped.
+
+    Args:
+        text: e.g. a common name.
+
+    Returns:
+        True when ``text`` is not ASCII and IDNA (UTS 46) turns it into a host name.
+    """
+    if text.isascii():
+        return False
+    rest = text[2:] if text.startswith("*.") else text
+    try:
+        idna.encode(rest, uts46=True)
+    except idna.IDNAError:
+        return False
+    return True
 
 
 def check_country(code: str, field: str) -> str:

@@ -320,16 +320,31 @@ def test_a_leaf_never_starts_before_its_ca(pki: Pki) -> None:
     assert certificate.not_valid_before_utc == root.not_before
 
 
-def test_a_ca_not_yet_valid_for_the_whole_lifetime_signs_nothing(pki: Pki) -> None:
+def test_a_ca_not_yet_valid_signs_nothing(pki: Pki) -> None:
     root = pki.root("ECDSA P-256")
     early = root.not_before - datetime.timedelta(hours=2)
     with pytest.raises(errors.CAError) as caught:
         issuing.issue(pki.request(), root, early)
-    assert (caught.value.reason, caught.value.field) == ("CAInvalid", "tls.crt")
+    assert (caught.value.reason, caught.value.field) == ("CANotYetValid", "tls.crt")
     assert caught.value.message == (
-        f"the CA is only valid from {root.not_before.isoformat()}, after this certificate "
-        f"would end ({(early + HOUR).isoformat()}); check the clocks"
+        f"the CA certificate is not valid before {root.not_before.isoformat()}; certificates "
+        "it signed would not be valid yet, so it signs nothing until then"
     )
+
+
+def test_a_ca_valid_within_the_clock_skew_allowance_signs_from_its_not_before(pki: Pki) -> None:
+    root = pki.root("ECDSA P-256")
+    early = root.not_before - building.CLOCK_SKEW_ALLOWANCE
+    certificate = issuing.issue(pki.request(), root, early).certificate
+    assert certificate.not_valid_before_utc == root.not_before
+
+
+def test_a_ca_not_yet_valid_beyond_the_allowance_signs_nothing(pki: Pki) -> None:
+    root = pki.root("ECDSA P-256")
+    early = root.not_before - building.CLOCK_SKEW_ALLOWANCE - datetime.timedelta(seconds=1)
+    with pytest.raises(errors.CAError) as caught:
+        issuing.issue(pki.request(), root, early)
+    assert caught.value.reason == "CANotYetValid"
 
 
 def test_an_expired_ca_signs_nothing(pki: Pki) -> None:
@@ -570,8 +585,14 @@ BAD_REQUESTS = [
     pytest.param(
         {"common_name": "a\nb"},
         "commonName",
-        "'a\\nb' contains control characters",
+        "'a\\nb' contains the unprintable character U+000A (Cc)",
         id="a control character in the common name",
+    ),
+    pytest.param(
+        {"common_name": "a\u200bb"},
+        "commonName",
+        "'a\\u200bb' contains the unprintable character U+200B (ZERO WIDTH SPACE)",
+        id="a zero-width space in the common name",
     ),
     pytest.param(
         {"subject": issuing.Subject(countries=("Germany",))},
@@ -582,7 +603,7 @@ BAD_REQUESTS = [
     pytest.param(
         {"subject": issuing.Subject(organizations=("Acme", " "))},
         "subject.organizations[1]",
-        "the value must be a non-empty string",
+        "the value must be a non-empty string, not only blanks",
         id="a blank organization",
     ),
     pytest.param(
