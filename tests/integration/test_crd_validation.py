@@ -998,16 +998,21 @@ def test_the_examples_pass_the_schema(kube: client.ApiClient, namespace: str, pa
 
 @pytest.fixture
 def cluster_issuer_name(kube: client.ApiClient) -> Iterator[str]:
-    """A unique ClusterIssuer name; the object is deleted after the test."""
+    """A unique ClusterIssuer name; the object and its CA Secret are deleted after the test."""
     name = f"defaults-{uuid.uuid4().hex[:8]}"
     yield name
-    try:
-        client.CustomObjectsApi(kube).delete_cluster_custom_object(
-            GROUP, VERSION, "clusterissuers", name
-        )
-    except client.ApiException as err:
-        if err.status != 404:
-            raise
+    for delete, args in (
+        (
+            client.CustomObjectsApi(kube).delete_cluster_custom_object,
+            (GROUP, VERSION, "clusterissuers", name),
+        ),
+        (client.CoreV1Api(kube).delete_namespaced_secret, (f"{name}-ca", "certmint-system")),
+    ):
+        try:
+            delete(*args)
+        except client.ApiException as err:
+            if err.status != 404:
+                raise
 
 
 def test_a_minimal_certificate_is_stored_with_its_defaults(
@@ -1036,9 +1041,12 @@ def test_a_minimal_cluster_issuer_is_stored_with_its_defaults(
     kube: client.ApiClient, cluster_issuer_name: str
 ) -> None:
     api = client.CustomObjectsApi(kube)
+    # A CA Secret of its own: the session operator may generate it before the issuer is
+    # deleted, and a shared name would hand that CA to a later issuer (the README's).
+    ca_secret = f"{cluster_issuer_name}-ca"
     body = issuer(
         name=cluster_issuer_name,
-        ca={"secretName": "workloads-ca", "generate": {}},
+        ca={"secretName": ca_secret, "generate": {}},
         trustDistribution={},
     )
     create(api, body, "", dry_run=False)
@@ -1047,7 +1055,7 @@ def test_a_minimal_cluster_issuer_is_stored_with_its_defaults(
 
     assert stored["spec"] == {
         "ca": {
-            "secretName": "workloads-ca",
+            "secretName": ca_secret,
             "generate": {"duration": "87600h", "privateKey": {"algorithm": "ECDSA"}},
         },
         "trustDomain": "cluster.local",
