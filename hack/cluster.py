@@ -1,6 +1,9 @@
 """A real local Kubernetes control plane (etcd + kube-apiserver) on loopback.
 
-Usage: ``python hack/cluster.py up|down|status``.
+Usage: ``python hack/cluster.py up|down|status``; for fault tests
+``python hack/cluster.py stop|start|pause|resume etcd|kube-apiserver``: ``stop`` is a
+SIGKILL (a crash), ``start`` runs the process again with its original command (same ports,
+same data directory, same PKI), ``pause``/``resume`` send SIGSTOP/SIGCONT.
 
 ``up`` is idempotent: a healthy running control plane is reused; a stale one (dead
 processes, leftover state) is cleaned up and started afresh. Ports are chosen free at
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import ipaddress
 import json
 import os
@@ -266,6 +270,7 @@ def down(quiet: bool = False) -> None:
     pids = list(state["pids"].values()) if state else []
     for pid in pids:
         if _alive(pid):
+            os.kill(pid, signal.SIGCONT)  # a paused process could not act on SIGTERM
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 15
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
@@ -281,6 +286,75 @@ def down(quiet: bool = False) -> None:
         print("control plane stopped" if pids else "control plane was not running")
 
 
+def _etcd_command(etcd_port: int, peer_port: int) -> list[str]:
+    return [
+        _binary("etcd"),
+        "--name=certmint-local",
+        f"--data-dir={STATE / 'etcd'}",
+        f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
+        f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+        f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+        f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+        f"--initial-cluster=certmint-local=http://127.0.0.1:{peer_port}",
+        "--unsafe-no-fsync=true",
+        "--quota-backend-bytes=8589934592",
+        "--log-level=warn",
+    ]
+
+
+def _apiserver_command(etcd_port: int, api_port: int, pki: Path) -> list[str]:
+    server = f"https://127.0.0.1:{api_port}"
+    return [
+        _binary("kube-apiserver"),
+        f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+        f"--cert-dir={pki}",
+        f"--tls-cert-file={pki / 'apiserver.crt'}",
+        f"--tls-private-key-file={pki / 'apiserver.key'}",
+        f"--client-ca-file={pki / 'client-ca.crt'}",
+        f"--secure-port={api_port}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        "--service-cluster-ip-range=10.0.0.0/24",
+        "--authorization-mode=RBAC",
+        f"--service-account-issuer={server}/",
+        f"--service-account-key-file={pki / 'sa.pub'}",
+        f"--service-account-signing-key-file={pki / 'sa.key'}",
+        "--disable-admission-plugins=ServiceAccount",
+        "--runtime-config=certificates.k8s.io/v1beta1/clustertrustbundles=true",
+        "--feature-gates=ClusterTrustBundle=true",
+        "--max-requests-inflight=800",
+        "--max-mutating-requests-inflight=400",
+        "--v=1",
+    ]
+
+
+def _launch(name: str, command: list[str]) -> subprocess.Popen[bytes]:
+    """Starts one control-plane process in its own session, appending to its log."""
+    log = STATE / "logs" / f"{name}.log"
+    return subprocess.Popen(
+        command,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _wait_ready(name: str, state: dict[str, Any], proc: subprocess.Popen[bytes]) -> None:
+    """Waits until ``name`` (etcd or kube-apiserver) answers its readiness check."""
+    log = STATE / "logs" / f"{name}.log"
+    if name == "etcd":
+        url = f"http://127.0.0.1:{state['etcd_port']}/health"
+        _wait("etcd", lambda: _http_ok(url), log, proc)
+        return
+    server = f"https://127.0.0.1:{state['apiserver_port']}"
+    context = _admin_context(STATE / "pki")
+    _wait("kube-apiserver", lambda: _apiserver_ready(server, context), log, proc)
+
+
+def _write_state(state: dict[str, Any]) -> None:
+    (STATE / "cluster.json").write_text(json.dumps(state))
+
+
 def up() -> None:
     state = _read_state()
     if state and _healthy(state):
@@ -291,87 +365,81 @@ def up() -> None:
     down(quiet=True)
 
     started = time.monotonic()
-    logs = STATE / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    (STATE / "logs").mkdir(parents=True, exist_ok=True)
     pki = STATE / "pki"
     _make_pki(pki)
     etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
-
-    etcd_log = logs / "etcd.log"
-    etcd = subprocess.Popen(
-        [
-            _binary("etcd"),
-            "--name=certmint-local",
-            f"--data-dir={STATE / 'etcd'}",
-            f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
-            f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
-            f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
-            f"--initial-cluster=certmint-local=http://127.0.0.1:{peer_port}",
-            "--unsafe-no-fsync=true",
-            "--quota-backend-bytes=8589934592",
-            "--log-level=warn",
-        ],
-        stdout=etcd_log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    _wait(
-        "etcd",
-        lambda: _http_ok(f"http://127.0.0.1:{etcd_port}/health"),
-        etcd_log,
-        etcd,
-    )
-
-    api_log = logs / "kube-apiserver.log"
+    state = {
+        "apiserver_port": api_port,
+        "etcd_port": etcd_port,
+        "pids": {},
+        "commands": {
+            "etcd": _etcd_command(etcd_port, peer_port),
+            "kube-apiserver": _apiserver_command(etcd_port, api_port, pki),
+        },
+    }
+    for name in PROCESSES:
+        proc = _launch(name, state["commands"][name])
+        state["pids"][name] = proc.pid
+        _wait_ready(name, state, proc)
     server = f"https://127.0.0.1:{api_port}"
-    apiserver = subprocess.Popen(
-        [
-            _binary("kube-apiserver"),
-            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-            f"--cert-dir={pki}",
-            f"--tls-cert-file={pki / 'apiserver.crt'}",
-            f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--client-ca-file={pki / 'client-ca.crt'}",
-            f"--secure-port={api_port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            "--authorization-mode=RBAC",
-            f"--service-account-issuer={server}/",
-            f"--service-account-key-file={pki / 'sa.pub'}",
-            f"--service-account-signing-key-file={pki / 'sa.key'}",
-            "--disable-admission-plugins=ServiceAccount",
-            "--runtime-config=certificates.k8s.io/v1beta1/clustertrustbundles=true",
-            "--feature-gates=ClusterTrustBundle=true",
-            "--max-requests-inflight=800",
-            "--max-mutating-requests-inflight=400",
-            "--v=1",
-        ],
-        stdout=api_log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    context = _admin_context(pki)
-    _wait(
-        "kube-apiserver",
-        lambda: _apiserver_ready(server, context),
-        api_log,
-        apiserver,
-    )
     (STATE / "kubeconfig").write_text(yaml.safe_dump(_kubeconfig(server, pki)))
     (STATE / "kubeconfig").chmod(0o600)
-    (STATE / "cluster.json").write_text(
-        json.dumps(
-            {
-                "apiserver_port": api_port,
-                "etcd_port": etcd_port,
-                "pids": {"etcd": etcd.pid, "kube-apiserver": apiserver.pid},
-            }
-        )
-    )
+    _write_state(state)
     print(f"control plane ready at {server} in {time.monotonic() - started:.1f}s")
     print(f"kubeconfig: {STATE / 'kubeconfig'}")
+
+
+# Faults: stop, start, pause and resume one process of a running control plane ------------
+#: The control plane's processes, in start order.
+PROCESSES = ("etcd", "kube-apiserver")
+
+
+def _running_state(name: str) -> dict[str, Any]:
+    if name not in PROCESSES:
+        raise SystemExit(f"unknown process {name!r}; expected one of {', '.join(PROCESSES)}")
+    state = _read_state()
+    if state is None or "commands" not in state:
+        raise SystemExit(f"no control plane in {STATE} (run `up` first)")
+    return state
+
+
+def stop_process(name: str) -> None:
+    """Kills ``name`` with SIGKILL (a crash) and waits until it is gone; idempotent."""
+    state = _running_state(name)
+    pid = int(state["pids"][name])
+    if _alive(pid):
+        os.kill(pid, signal.SIGCONT)  # a paused process is killed just the same
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # waiting for the kernel to end the process, bounded
+    if _alive(pid):
+        raise SystemExit(f"{name} (pid {pid}) survived SIGKILL for 15 s")
+
+
+def start_process(name: str, *, wait: bool = True) -> None:
+    """Starts ``name`` again with its original command: same ports, data dir and PKI.
+
+    A process that is running already is left alone (so a test can always heal the plane).
+    """
+    state = _running_state(name)
+    if _alive(int(state["pids"][name])):
+        return
+    proc = _launch(name, state["commands"][name])
+    state["pids"][name] = proc.pid
+    _write_state(state)
+    if wait:
+        _wait_ready(name, state, proc)
+
+
+def signal_process(name: str, number: signal.Signals) -> None:
+    """Sends SIGSTOP (pause) or SIGCONT (resume) to ``name``."""
+    state = _running_state(name)
+    pid = int(state["pids"][name])
+    if not _alive(pid):
+        raise SystemExit(f"{name} is not running")
+    os.kill(pid, number)
 
 
 def status() -> int:
@@ -383,17 +451,30 @@ def status() -> int:
     return 1
 
 
+USAGE = (
+    "usage: cluster.py up|down|status\n"
+    "       cluster.py stop|start|pause|resume etcd|kube-apiserver"
+)
+
+
 def main() -> int:
     command = sys.argv[1] if len(sys.argv) > 1 else "status"
-    if command == "up":
-        up()
-        return 0
-    if command == "down":
-        down()
+    simple = {"up": up, "down": down}
+    if command in simple and len(sys.argv) <= 2:
+        simple[command]()
         return 0
     if command == "status":
         return status()
-    print(f"usage: {sys.argv[0]} up|down|status", file=sys.stderr)
+    faults = {
+        "stop": stop_process,
+        "start": start_process,
+        "pause": functools.partial(signal_process, number=signal.SIGSTOP),
+        "resume": functools.partial(signal_process, number=signal.SIGCONT),
+    }
+    if command in faults and len(sys.argv) == 3:
+        faults[command](sys.argv[2])
+        return 0
+    print(USAGE, file=sys.stderr)
     return 2
 
 

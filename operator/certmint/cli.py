@@ -109,7 +109,7 @@ def _api(args: argparse.Namespace) -> kube.Kube:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    # Imported here: inspect, status and renew start faster without kopf and aiohttp.
+    # Imported here: inspect, status and renew start faster without aiohttp and the runtime.
     from certmint import runner  # noqa: PLC0415
 
     logs.configure(args.log_format, args.verbose)
@@ -132,8 +132,7 @@ def command_run(args: argparse.Namespace) -> int:
         lease_duration=args.lease_duration,
         identity=args.identity,
     )
-    asyncio.run(runner.run(options))
-    return 0
+    return asyncio.run(runner.run(options))
 
 
 def command_inspect(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import base64
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -579,15 +579,19 @@ class Controller(issuers.IssuerReconciliation):
             )  # fmt: skip
 
     # Workers ------------------------------------------------------------------------
-    async def run_workers(self, is_leader: Callable[[], bool], leading: asyncio.Event) -> None:
-        """Runs the timers and worker pools until cancelled; only the leader acts."""
+    async def run_workers(self, wait_for_leadership: Callable[[], Awaitable[None]]) -> None:
+        """Runs the timers and worker pools until cancelled; only the leader acts.
+
+        A worker takes a key, then waits until this replica leads (a standby holds its
+        keys); an unexpected error costs that key one retry after ``retry_cap``.
+        """
 
         async def work(queue: scheduler.WorkQueue[Any], reconcile: Callable[[Any], Any]) -> None:
             while True:
                 key = await queue.get()
                 try:
-                    if not is_leader():
-                        await leading.wait()
+                    await wait_for_leadership()
+                    queue.started(key)
                     await reconcile(key)
                 except asyncio.CancelledError:
                     raise

@@ -1,24 +1,20 @@
 """Thin handlers: parse what the watches deliver into the store, queue the keys.
 
-Certificates, Secrets and ServiceAccounts, the kinds that grow with the cluster, come
-from `informer.Informer`; Issuers and ClusterIssuers from kopf's ``@kopf.index`` and
-``@kopf.on.event`` handlers. Nothing is reconciled before every source has handed over
-its initial listing (`WatchHealth.wait_synced`): a restart never mistakes a Secret it
-has not seen yet for a missing one. Nothing here writes to the objects it watches: no
-finalizers, no progress annotations.
+Every kind comes from an `informer.Informer`: Certificates, Secrets and ServiceAccounts
+(the kinds that grow with the cluster) and Issuers and ClusterIssuers. Nothing is
+reconciled before every informer has handed over its initial listing
+(`WatchHealth.wait_synced`): a restart never mistakes a Secret it has not seen yet for a
+missing one. Nothing here writes to the objects it watches: no finalizers, no progress
+annotations.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
-
-import kopf
-from kubernetes import client
 
 from certmint import authority, informer, model, secret_format, state
 from certmint import controller as controller_module
@@ -29,6 +25,8 @@ CERTIFICATES = informer.Kind(API_PREFIX, "certificates")
 #: Only Secrets certmint issued, filtered by the API server.
 SECRETS = informer.Kind("/api/v1", "secrets", secret_format.LABEL_CERTIFICATE_NAME)
 SERVICE_ACCOUNTS = informer.Kind("/api/v1", "serviceaccounts")
+ISSUERS = informer.Kind(API_PREFIX, "issuers")
+CLUSTER_ISSUERS = informer.Kind(API_PREFIX, "clusterissuers")
 
 log = logging.getLogger("certmint.handlers")
 
@@ -118,96 +116,27 @@ def issuer_record(
     return record
 
 
-def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
-    """kopf's credentials from the same client settings the rest of certmint uses."""
-    scheme, _, token = informer.authorization(configuration).rpartition(" ")
-    return kopf.ConnectionInfo(
-        server=configuration.host,
-        ca_path=configuration.ssl_ca_cert,
-        insecure=not configuration.verify_ssl,
-        scheme=scheme or ("Bearer" if token else None),
-        token=token or None,
-        certificate_path=configuration.cert_file,
-        private_key_path=configuration.key_file,
-    )
+def issuer_events(ctl: controller_module.Controller, kind: str) -> informer.EventHandler:
+    """Issuers (or ClusterIssuers) into the store and the issuer queue.
 
-
-def build_registry(
-    ctl: controller_module.Controller,
-    health: WatchHealth,
-    issuers_listed: asyncio.Event,
-    configuration: client.Configuration,
-    *,
-    cluster_issuers: bool = True,
-) -> kopf.OperatorRegistry:
-    """kopf's handlers: Issuers and ClusterIssuers, few and with a life cycle of their own.
-
-    kopf runs the index handlers over the whole initial listing of both kinds before any
-    event handler, so the first event handler to run sets ``issuers_listed``.
-    ``cluster_issuers`` is False when the operator watches chosen namespaces only: its
-    namespaced Roles cannot list a cluster-scoped kind.
+    A deleted issuer queues its Certificates: they turn ``IssuerNotFound``. ``kind`` is
+    set on every body, because a listing's DELETED carries only the name.
     """
-    registry = kopf.OperatorRegistry()
     store = ctl.store
 
-    @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        return connection_info(configuration)
+    def handle(type_: str, body: Mapping[str, Any]) -> None:
+        body = {**body, "kind": kind}
+        key = _issuer_key(body)
+        if type_ == "DELETED":
+            store.issuers.pop(key, None)
+            ctl.issuers.forget(key)
+            for certificate_key in store.certificates_of(key):
+                ctl.certificates.add(certificate_key)
+            return
+        store.issuers[key] = issuer_record(body, store.issuers.get(key))
+        ctl.issuers.add(key)
 
-    for plural in ("issuers", "clusterissuers") if cluster_issuers else ("issuers",):
-
-        @kopf.index(GROUP, VERSION, plural, id=f"index_{plural}", registry=registry)
-        async def index_issuer(body: kopf.Body, plural: str = plural, **_: Any) -> None:
-            health.seen(plural)
-            record = issuer_record(body, store.issuers.get(_issuer_key(body)))
-            store.issuers[record.key] = record
-
-        @kopf.on.event(GROUP, VERSION, plural, id=f"on_{plural}", registry=registry)
-        async def on_issuer(
-            event: Mapping[str, Any], body: kopf.Body, plural: str = plural, **_: Any
-        ) -> None:
-            issuers_listed.set()
-            key = _issuer_key(body)
-            if event.get("type") == "DELETED":
-                health.seen(plural)
-                store.issuers.pop(key, None)
-                ctl.issuers.forget(key)
-                for certificate_key in store.certificates_of(key):
-                    ctl.certificates.add(certificate_key)
-                return
-            ctl.issuers.add(key)
-
-    return registry
-
-
-async def confirm_no_issuers(
-    connection: informer.Connection,
-    issuers_listed: asyncio.Event,
-    namespaces: Sequence[str],
-    *,
-    interval: float = 2.0,
-) -> None:
-    """Sets ``issuers_listed`` when there are no issuers at all for kopf to deliver.
-
-    kopf reports nothing for an empty listing; until it delivers its first issuer, this
-    asks the API server every ``interval`` whether any issuer exists.
-    """
-    kinds = [informer.Kind(API_PREFIX, "issuers")]
-    if not namespaces:
-        kinds.append(informer.Kind(API_PREFIX, "clusterissuers"))
-    paths = [kind.path(ns) for kind in kinds for ns in (namespaces or ("",))]
-    while not issuers_listed.is_set():
-        try:
-            for path in paths:
-                if await connection.exists_any(path):
-                    break
-            else:
-                issuers_listed.set()
-                return
-        except informer.REQUEST_FAILURES as err:
-            log.warning("could not list issuers: %r", err)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(issuers_listed.wait(), interval)
+    return handle
 
 
 def certificate_events(

@@ -14,7 +14,11 @@ keeps nothing but what its handler keeps:
    failure a capped exponential backoff, then a resumed watch.
 
 `Informer.listed` is set once the first listing has been handed over completely: the
-exact moment the store holds everything that existed when the list was read.
+exact moment the store holds everything that existed when the list was read. Nothing
+ends the loop but cancellation: a kind whose CRD is not installed yet (404), a refused
+request, an API server that is down or answers 429/5xx are all retried with the backoff,
+so CRDs that appear after the start are picked up. `Informer.stalled_for` says how long
+the loop has shown no sign of life (liveness): every attempt, page, line and failure counts.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import dataclasses
 import json
 import logging
 import ssl
+import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -180,15 +185,28 @@ class Informer:
         self._keys: set[ObjectKey] = set()
         self.resource_version = ""
         self.listed = asyncio.Event()
+        self._progress = time.monotonic()
 
     @property
     def name(self) -> str:
         return self._path
 
+    def stalled_for(self) -> float:
+        """Seconds since the loop last made progress: a request, a page, a line, a failure.
+
+        A healthy watch shows progress at least every `WATCH_TIMEOUT_S` (the API server
+        ends it); a failing one at least every ``retry_cap`` seconds.
+        """
+        return time.monotonic() - self._progress
+
+    def _progressed(self) -> None:
+        self._progress = time.monotonic()
+
     async def run(self) -> None:
         """Lists and watches until cancelled; failures are retried, never raised."""
         delay = 0.0
         while True:
+            self._progressed()
             try:
                 if not self.resource_version:
                     await self._list()
@@ -204,6 +222,7 @@ class Informer:
             else:
                 delay = 0.0
                 continue
+            self._progressed()
             delay = min(max(delay * 2, self._retry_base), self._retry_cap)
             await asyncio.sleep(delay)
 
@@ -219,6 +238,7 @@ class Informer:
             response = await self._connection.get(self._path, params)
             async with response:
                 page: Json = json.loads(await response.read())
+            self._progressed()
             for item in page.get("items") or ():
                 listed.add(object_key(item))
                 self._deliver("ADDED", item)
@@ -245,6 +265,7 @@ class Informer:
         self._seen()
         async with response:
             while line := await response.content.readline():
+                self._progressed()
                 if line.strip():
                     self._dispatch(json.loads(line))
 

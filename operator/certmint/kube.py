@@ -1,8 +1,11 @@
-"""The one module that talks to the Kubernetes API (the watches read: informer.py and kopf).
+"""The one module that talks to the Kubernetes API (the watches read through informer.py).
 
 Calls run the synchronous ``kubernetes`` client on a dedicated thread pool and return
 raw JSON dicts (no model deserialization: it costs more CPU than the HTTP call).
-API errors are mapped to three exceptions the controller understands.
+Every failure is mapped to three exceptions the controller understands: an API error
+keeps its HTTP status, and a request that got no answer at all (connection refused or
+reset, a timeout, a broken TLS session) is a `KubeError` with status 0. Each request
+is bounded by `REQUEST_TIMEOUT_S`, so an API server that hangs never holds a worker.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import urllib3.exceptions
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -23,6 +27,11 @@ Json = dict[str, Any]
 GROUP = "certmint.io"
 VERSION = "v1alpha1"
 PLURALS = {"Certificate": "certificates", "Issuer": "issuers", "ClusterIssuer": "clusterissuers"}
+#: (connect, read) timeout of one request, seconds. The API server answers a request within
+#: 60 s or fails it (its default --request-timeout); the client gives it a little longer.
+REQUEST_TIMEOUT_S = (10.0, 70.0)
+#: What a request that got no HTTP answer raises (urllib3 wraps most in MaxRetryError).
+TRANSPORT_FAILURES: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, OSError)
 #: Distinct Events remembered for aggregation; the oldest are forgotten first.
 EVENT_MEMORY = 4096
 
@@ -70,6 +79,15 @@ def _message(err: ApiException) -> str:
         return str(err.reason)
 
 
+def _api_error(err: ApiException) -> KubeError:
+    """The exception for an HTTP error answer (409 and 404 have their own types)."""
+    if err.status == 409:
+        return ConflictError(409, _message(err))
+    if err.status == 404:
+        return NotFoundError(404, _message(err))
+    return KubeError(err.status or 0, _message(err))
+
+
 class Kube:
     """Async facade over the API calls the operator makes."""
 
@@ -90,15 +108,18 @@ class Kube:
 
         def call() -> Any:
             try:
-                response = fn(*args, _preload_content=False, **kwargs)
+                response = fn(
+                    *args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_S, **kwargs
+                )
+                data = response.data
             except ApiException as err:
-                if err.status == 409:
-                    raise ConflictError(409, _message(err)) from None
-                if err.status == 404:
-                    raise NotFoundError(404, _message(err)) from None
-                raise KubeError(err.status or 0, _message(err)) from None
-            data = response.data
-            return json.loads(data) if data else {}
+                raise _api_error(err) from None
+            except TRANSPORT_FAILURES as err:
+                raise KubeError(0, f"no answer from the API server: {err!r}") from None
+            try:
+                return json.loads(data) if data else {}
+            except ValueError as err:  # a body cut short
+                raise KubeError(0, f"unreadable answer from the API server: {err}") from None
 
         return await loop.run_in_executor(self._executor, call)
 

@@ -7,6 +7,11 @@ once it has failed to renew for ``renew_deadline``, which is shorter than
 ``lease_duration``: the old leader has stopped before a new one may begin. Secret
 writes are also conditional on resourceVersion, so a stale writer gets a 409 instead of
 overwriting.
+
+No failure ends the election: a request that fails or gets no answer (the API server
+restarting, etcd stalled, a 429 or 5xx) is logged and tried again every ``retry_period``;
+each attempt is cut off at the renew deadline, so a leader whose requests hang steps down
+on time, stops acting (`wait_for_leadership` holds the workers) and keeps campaigning.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ class LeaderElector:
         self.retry_period = retry_period
         self._clock = clock
         self._last_renewal: float | None = None
+        #: When an attempt last got an answer about the Lease (held by us or by another).
+        self._last_contact: float | None = None
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
         self.leading = asyncio.Event()
@@ -62,6 +69,30 @@ class LeaderElector:
         if self._last_renewal is None:
             return False
         return self._clock() - self._last_renewal < self.renew_deadline
+
+    def in_contact(self) -> bool:
+        """Whether an attempt got an answer within the last ``lease_duration``.
+
+        True for a healthy leader and for a healthy standby alike (readiness).
+        """
+        if self._last_contact is None:
+            return False
+        return self._clock() - self._last_contact < self.lease_duration
+
+    async def wait_for_leadership(self) -> None:
+        """Returns once this replica leads (at once when it does)."""
+        while not self.is_leader():
+            if self.leading.is_set():
+                await self.following.wait()  # a step-down is due at the renew deadline
+            else:
+                await self.leading.wait()
+
+    def _attempt_timeout(self) -> float:
+        """How long one attempt may take: a leader must know the outcome by its deadline."""
+        if self._last_renewal is None:
+            return self.renew_deadline
+        left = self.renew_deadline - (self._clock() - self._last_renewal)
+        return max(left, self.retry_period)
 
     def _lease_body(self, previous: dict[str, Any] | None) -> dict[str, Any]:
         now = _micro_time(datetime.now(UTC))
@@ -108,45 +139,60 @@ class LeaderElector:
         """Campaigns and renews until cancelled; releases the Lease on the way out."""
         try:
             while True:
-                try:
-                    renewed = await self._try_acquire_or_renew()
-                except kube.NotFoundError:
-                    log.warning(
-                        "leader election: namespace %s does not exist; create it "
-                        "(kubectl apply -f deploy/namespace.yaml) or set CERTMINT_NAMESPACE",
-                        self.namespace,
-                    )
-                    renewed = False
-                except kube.KubeError as err:
-                    log.warning("leader election: %s", err)
-                    renewed = False
-                if renewed:
-                    self._last_renewal = self._clock()
-                    if not self.leading.is_set():
-                        self.transitions += 1
-                        log.info("became the leader (%s)", self.identity)
-                        self.leading.set()
-                        self.following.clear()
-                elif self.leading.is_set() and not self.is_leader():
-                    log.warning("lost the leadership (%s)", self.identity)
-                    self.leading.clear()
-                    self.following.set()
+                self._record(await self._attempt())
                 await asyncio.sleep(self.retry_period)
         finally:
             await self._release()
 
+    async def _attempt(self) -> bool:
+        """One try to acquire or renew; every failure is logged and counts as not renewed."""
+        try:
+            async with asyncio.timeout(self._attempt_timeout()):
+                renewed = await self._try_acquire_or_renew()
+        except kube.NotFoundError:
+            log.warning(
+                "leader election: namespace %s does not exist; create it "
+                "(kubectl apply -f deploy/namespace.yaml) or set CERTMINT_NAMESPACE",
+                self.namespace,
+            )
+            return False
+        except kube.KubeError as err:
+            log.warning("leader election: %s", err)
+            return False
+        except TimeoutError:
+            log.warning("leader election: no answer within %.1f s", self._attempt_timeout())
+            return False
+        self._last_contact = self._clock()
+        return renewed
+
+    def _record(self, renewed: bool) -> None:
+        """Takes up the leadership on a renewal; steps down once the renew deadline passed."""
+        if renewed:
+            self._last_renewal = self._clock()
+            if not self.leading.is_set():
+                self.transitions += 1
+                log.info("became the leader (%s)", self.identity)
+                self.leading.set()
+                self.following.clear()
+        elif self.leading.is_set() and not self.is_leader():
+            log.warning("lost the leadership (%s); standing by", self.identity)
+            self.leading.clear()
+            self.following.set()
+
     async def _release(self) -> None:
+        """Hands the Lease back on the way out, giving up after ``retry_period`` seconds."""
         if not self.is_leader():
             return
         self._last_renewal = None
         self.leading.clear()
         self.following.set()
         try:
-            lease = await self.api.get_lease(self.namespace, self.name)
-            if lease and (lease.get("spec") or {}).get("holderIdentity") == self.identity:
-                body = self._lease_body(lease)
-                body["spec"]["holderIdentity"] = None
-                body["spec"]["leaseDurationSeconds"] = 1
-                await self.api.replace_lease(self.namespace, self.name, body)
-        except (kube.KubeError, asyncio.CancelledError):
+            async with asyncio.timeout(max(self.retry_period, 1.0)):
+                lease = await self.api.get_lease(self.namespace, self.name)
+                if lease and (lease.get("spec") or {}).get("holderIdentity") == self.identity:
+                    body = self._lease_body(lease)
+                    body["spec"]["holderIdentity"] = None
+                    body["spec"]["leaseDurationSeconds"] = 1
+                    await self.api.replace_lease(self.namespace, self.name, body)
+        except (kube.KubeError, TimeoutError, asyncio.CancelledError):
             log.info("could not release the Lease; the standby takes over when it expires")

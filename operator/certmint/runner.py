@@ -1,4 +1,9 @@
-"""``certmint run``: the informers, kopf, the workers, leader election and the metrics server."""
+"""``certmint run``: the informers, the workers, leader election and the metrics server.
+
+Every task runs until a signal; none ends on an API failure (those are retried where they
+happen). Should one end anyway, that is a bug: it is logged, ``/livez`` fails, and the
+process exits with a non-zero code so that it is restarted instead of running half-wedged.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,9 @@ import logging
 import signal
 import socket
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import kopf
 import prometheus_client
 from aiohttp import web
 from kubernetes import client
@@ -27,6 +31,7 @@ from certmint import (
     leader,
     metrics,
     policy,
+    probes,
     state,
 )
 
@@ -46,24 +51,14 @@ class Options:
     identity: str = ""
 
 
-def kopf_settings() -> kopf.OperatorSettings:
-    settings = kopf.OperatorSettings()
-    settings.posting.enabled = False  # certmint posts its own, deduplicated Events
-    settings.scanning.disabled = True  # no CRD/namespace scanning: fewer rights needed
-    # Only index and event handlers are registered, so kopf stores no progress, no
-    # diff-base and no finalizer on our objects: persistence settings do not apply.
-    # A silent watch is re-established instead of stalling forever.
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
-    settings.watching.connect_timeout = 30
-    return settings
-
-
-async def serve_metrics(address: str, port: int, alive: Callable[[], bool]) -> web.AppRunner:
-    """Serves ``/metrics`` and ``/healthz`` (200 while ``alive()``, else 503).
+async def serve_metrics(
+    address: str, port: int, check: Callable[[], probes.Facts]
+) -> web.AppRunner:
+    """Serves ``/metrics``, ``/livez``, ``/readyz`` and ``/healthz`` (the same as ``/readyz``).
 
     ``/metrics?name[]=a&name[]=b`` exposes only those metrics, as prometheus_client's own
-    servers do: at 10,000 Certificates the whole page is 50,000 lines.
+    servers do: at 10,000 Certificates the whole page is 50,000 lines. A probe answers 200
+    with ``ok``, or 503 with one reason per line (see `certmint.probes`).
     """
 
     async def metrics_page(request: web.Request) -> web.Response:
@@ -76,27 +71,26 @@ async def serve_metrics(address: str, port: int, alive: Callable[[], bool]) -> w
             body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST}
         )
 
-    async def healthz(_: web.Request) -> web.Response:
-        if alive():
-            return web.Response(text="ok\n")
-        return web.Response(status=503, text="not ready\n")
+    def probe(verdict_of: Callable[[probes.Facts], probes.Verdict]) -> Any:
+        async def answer(_: web.Request) -> web.Response:
+            verdict = verdict_of(check())
+            return web.Response(status=200 if verdict.ok else 503, text=verdict.body())
+
+        return answer
 
     app = web.Application()
     app.router.add_get("/metrics", metrics_page)
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", probe(probes.liveness))
+    app.router.add_get("/readyz", probe(probes.readiness))
+    app.router.add_get("/healthz", probe(probes.readiness))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, address, port).start()
     return runner
 
 
-async def stop_on_signal(ready: asyncio.Event) -> None:
-    """Returns on SIGTERM or SIGINT, taking the signals over from kopf once it has started.
-
-    kopf's own shutdown waits up to 5 s for the tasks it did not start (the workers, metrics
-    connections) while the Lease is still renewed; ending the run here releases it at once.
-    """
-    await ready.wait()  # kopf installs its handlers before it reports ready
+async def stop_on_signal() -> None:
+    """Returns on SIGTERM or SIGINT; ending the run releases the Lease at once."""
     received = asyncio.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(number, received.set)
@@ -105,16 +99,12 @@ async def stop_on_signal(ready: asyncio.Event) -> None:
 
 
 async def run_workers(
-    ctl: controller.Controller,
-    elector: leader.LeaderElector,
-    health: handlers.WatchHealth,
-    issuers_probe: Coroutine[Any, Any, None],
+    ctl: controller.Controller, elector: leader.LeaderElector, health: handlers.WatchHealth
 ) -> None:
     """Starts reconciling once the store holds the initial listings of every kind."""
-    await issuers_probe
     await health.wait_synced()
     log.info("all watched kinds listed")
-    await ctl.run_workers(elector.is_leader, elector.leading)
+    await ctl.run_workers(elector.wait_for_leadership)
 
 
 async def sweep_on_leadership(
@@ -142,8 +132,102 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(10_000, 50, 50)
 
 
-async def run(options: Options) -> None:
-    """Runs the operator until SIGINT/SIGTERM or a fatal error."""
+def build_informers(
+    ctl: controller.Controller,
+    elector: leader.LeaderElector,
+    health: handlers.WatchHealth,
+    connection: informer.Connection,
+    namespaces: Sequence[str],
+) -> list[informer.Informer]:
+    """One informer per kind and namespace (or one cluster-wide), each tracked by ``health``.
+
+    ClusterIssuers are watched only cluster-wide: the namespaced Roles of an operator
+    limited to chosen namespaces cannot list a cluster-scoped kind.
+    """
+    kinds: list[tuple[informer.Kind, informer.EventHandler]] = [
+        (handlers.CERTIFICATES, handlers.certificate_events(ctl, elector.is_leader)),
+        (handlers.SECRETS, handlers.secret_events(ctl)),
+        (handlers.SERVICE_ACCOUNTS, handlers.service_account_events(ctl)),
+        (handlers.ISSUERS, handlers.issuer_events(ctl, "Issuer")),
+    ]
+    informers = [
+        informer.Informer(
+            connection,
+            kind,
+            handle,
+            namespace=namespace,
+            seen=functools.partial(health.seen, kind.plural),
+        )
+        for kind, handle in kinds
+        for namespace in namespaces or ("",)
+    ]
+    if not namespaces:
+        kind = handlers.CLUSTER_ISSUERS
+        informers.append(
+            informer.Informer(
+                connection,
+                kind,
+                handlers.issuer_events(ctl, "ClusterIssuer"),
+                seen=functools.partial(health.seen, kind.plural),
+            )
+        )
+    for each in informers:
+        health.track(each.listed)
+        health.seen(each.kind.plural)  # a watch that never lists ages from the start
+    return informers
+
+
+def facts_of(
+    tasks: Sequence[asyncio.Task[Any]],
+    informers: Sequence[informer.Informer],
+    ctl: controller.Controller,
+    health: handlers.WatchHealth,
+    elector: leader.LeaderElector,
+) -> Callable[[], probes.Facts]:
+    """What the probes judge, gathered at the moment of each request."""
+
+    def gather() -> probes.Facts:
+        return probes.Facts(
+            ended_tasks=tuple(task.get_name() for task in tasks if task.done()),
+            watch_stalls={each.name: each.stalled_for() for each in informers},
+            longest_reconciliations={
+                "certificates": ctl.certificates.longest_running(),
+                "issuers": ctl.issuers.longest_running(),
+            },
+            synced=health.synced,
+            in_contact=elector.in_contact(),
+            leader=elector.is_leader(),
+        )
+
+    return gather
+
+
+async def supervise(tasks: Sequence[asyncio.Task[Any]]) -> int:
+    """Waits for the first task to end: 0 when it was the signal handler, else 1.
+
+    Any other task ending is a bug (they retry every API failure), logged with its cause.
+    """
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    for task in done:
+        if task.get_name() == "signals":
+            continue
+        code = 1
+        cause = None if task.cancelled() else task.exception()
+        log.error("%s stopped unexpectedly (%r): exiting to be restarted", task.get_name(), cause)
+    return code
+
+
+async def run(options: Options) -> int:
+    """Runs the operator until SIGINT/SIGTERM.
+
+    Returns:
+        The exit code: 0 after a signal, 1 when a part of the runtime ended by itself.
+
+    Raises:
+        kubernetes.config.ConfigException: No kubeconfig and no in-cluster configuration.
+        OSError: The metrics port cannot be bound.
+    """
     tune_garbage_collector()
     settings = options.settings
     threads = settings.workers * 2
@@ -162,28 +246,7 @@ async def run(options: Options) -> None:
     )
     health = handlers.WatchHealth()
     connection = informer.Connection(configuration)
-    informers = [
-        informer.Informer(
-            connection,
-            kind,
-            handle,
-            namespace=namespace,
-            seen=functools.partial(health.seen, kind.plural),
-        )
-        for kind, handle in (
-            (handlers.CERTIFICATES, handlers.certificate_events(ctl, elector.is_leader)),
-            (handlers.SECRETS, handlers.secret_events(ctl)),
-            (handlers.SERVICE_ACCOUNTS, handlers.service_account_events(ctl)),
-        )
-        for namespace in options.namespaces or ("",)
-    ]
-    for each in informers:
-        health.track(each.listed)
-        health.seen(each.kind.plural)  # a watch that never lists ages from the start
-    issuers_listed = health.track(asyncio.Event())
-    registry = handlers.build_registry(
-        ctl, health, issuers_listed, configuration, cluster_issuers=not options.namespaces
-    )
+    informers = build_informers(ctl, elector, health, connection, options.namespaces)
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     prometheus_client.REGISTRY.register(
         metrics.StoreCollector(
@@ -194,51 +257,37 @@ async def run(options: Options) -> None:
         )
     )
     metrics.initialize_series(policy.REASONS)
-    ready = asyncio.Event()
-    stop = asyncio.Event()
-    operator = kopf.operator(
-        registry=registry,
-        settings=kopf_settings(),
-        standalone=True,
-        clusterwide=not options.namespaces,
-        namespaces=options.namespaces,
-        ready_flag=ready,
-        stop_flag=stop,
-    )
     tasks = [
         *(asyncio.create_task(each.run(), name=f"watch {each.name}") for each in informers),
-        asyncio.create_task(operator, name="kopf"),
-        asyncio.create_task(
-            run_workers(
-                ctl,
-                elector,
-                health,
-                handlers.confirm_no_issuers(connection, issuers_listed, options.namespaces),
-            ),
-            name="workers",
-        ),
+        asyncio.create_task(run_workers(ctl, elector, health), name="workers"),
         asyncio.create_task(elector.run(), name="leader-election"),
         asyncio.create_task(sweep_on_leadership(ctl, elector, health), name="orphan-sweeper"),
-        asyncio.create_task(stop_on_signal(ready), name="signals"),
+        asyncio.create_task(stop_on_signal(), name="signals"),
     ]
-    server = await serve_metrics(
-        options.metrics_address,
-        options.metrics_port,
-        lambda: ready.is_set() and not any(task.done() for task in tasks),
-    )
+    try:
+        server = await serve_metrics(
+            options.metrics_address,
+            options.metrics_port,
+            facts_of(tasks, informers, ctl, health, elector),
+        )
+    except OSError:
+        await _stop(tasks, connection, api)
+        raise
     log.info("certmint %s starting (metrics on :%d)", identity, options.metrics_port)
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                log.error("%s stopped: %r", task.get_name(), task.exception())
+        return await supervise(tasks)
     finally:
-        stop.set()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _stop(tasks, connection, api)
         await server.cleanup()
-        await connection.close()
-        api.close()
+
+
+async def _stop(
+    tasks: Sequence[asyncio.Task[Any]], connection: informer.Connection, api: kube.Kube
+) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await connection.close()
+    api.close()

@@ -47,6 +47,8 @@ class WorkQueue(Generic[K]):
         self._ready: asyncio.Queue[K] = asyncio.Queue()
         self._queued: set[K] = set()
         self._processing: set[K] = set()
+        #: When each key's reconciliation began (`started`), to spot a stuck worker.
+        self._started: dict[K, float] = {}
         self._dirty: set[K] = set()
         self._heap: list[tuple[float, int, K, bool]] = []
         self._due: dict[K, float] = {}
@@ -106,9 +108,20 @@ class WorkQueue(Generic[K]):
         self._processing.add(key)
         return key
 
+    def started(self, key: K) -> None:
+        """Notes that a worker began reconciling ``key`` (after any wait for leadership)."""
+        self._started[key] = time.monotonic()
+
+    def longest_running(self) -> float:
+        """Seconds the oldest reconciliation in progress has run (0 when none runs)."""
+        if not self._started:
+            return 0.0
+        return time.monotonic() - min(self._started.values())
+
     def done(self, key: K) -> None:
         """Marks a key as processed; requeues it when it was re-added meanwhile."""
         self._processing.discard(key)
+        self._started.pop(key, None)
         if key in self._dirty:
             self._dirty.discard(key)
             self.add(key)

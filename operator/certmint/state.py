@@ -1,4 +1,4 @@
-"""The operator's in-memory view of the cluster, fed by the watches (informers and kopf).
+"""The operator's in-memory view of the cluster, fed by the watches (informers).
 
 Records are compact: parsed specs, the status as last observed, and Secret summaries
 without private keys. Reconciliation reads from here instead of the API, so a steady

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 from kubernetes import client
 
-from certmint import controller, handlers, informer, kube, secret_format, state
-from tests.unit.test_informer import DEADLINE_S, wait_until
+from certmint import controller, handlers, kube, secret_format, state
+from tests.unit.test_informer import DEADLINE_S
 
 NAMESPACE = "shop"
 
@@ -143,55 +141,34 @@ async def test_the_store_is_synced_only_when_every_tracked_listing_is_in() -> No
     assert health.synced
 
 
-@pytest.fixture
-async def issuer_api() -> AsyncIterator[tuple[list[list[str]], client.Configuration]]:
-    """Answers each Issuer LIST with the next names of its script (the last one repeats).
-
-    ClusterIssuer LISTs consume the script too, and always find none.
-    """
-    script: list[list[str]] = []
-
-    async def serve(request: web.Request) -> web.Response:
-        plural = request.match_info["plural"]
-        names = script[0] if len(script) == 1 else script.pop(0)
-        items = [{"metadata": {"name": name}} for name in names if plural == "issuers"]
-        return web.json_response({"metadata": {}, "items": items})
-
-    app = web.Application()
-    app.router.add_get("/apis/certmint.io/v1alpha1/{plural}", serve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield script, client.Configuration(host=f"http://127.0.0.1:{runner.addresses[0][1]}")
-    await runner.cleanup()
+def cluster_issuer(name: str) -> dict[str, Any]:
+    """A ClusterIssuer as a LIST item: without ``kind``, as list items may come."""
+    return {
+        "metadata": {"name": name, "uid": "i", "generation": 1},
+        "spec": {"selfSigned": {}, "trustDomain": "example.org"},
+    }
 
 
-async def test_issuers_count_as_listed_once_a_probe_finds_none(
-    issuer_api: tuple[list[list[str]], client.Configuration],
+async def test_an_issuer_is_stored_under_its_kind_and_queued(ctl: controller.Controller) -> None:
+    handle = handlers.issuer_events(ctl, "ClusterIssuer")
+    handle("ADDED", cluster_issuer("ca"))
+
+    record = ctl.store.issuers[("ClusterIssuer", "", "ca")]
+    assert (record.kind, record.name, record.spec_error) == ("ClusterIssuer", "ca", None)
+    assert await drain(ctl.issuers) == [("ClusterIssuer", "", "ca")]
+
+
+async def test_a_deleted_issuer_leaves_the_store_and_queues_its_certificates(
+    ctl: controller.Controller,
 ) -> None:
-    script, configuration = issuer_api
-    script.extend([["ca"], ["ca"], []])  # an Issuer that kopf never delivers goes away
-    connection = informer.Connection(configuration)
-    listed = asyncio.Event()
-    await asyncio.wait_for(
-        handlers.confirm_no_issuers(connection, listed, (), interval=0.01), DEADLINE_S
-    )
-    await connection.close()
-    assert listed.is_set()
-    assert script == [[]]
+    handlers.certificate_events(ctl, lambda: False)("ADDED", certificate("web", "1"))
+    handle = handlers.issuer_events(ctl, "ClusterIssuer")
+    handle("ADDED", cluster_issuer("ca"))
+    await drain(ctl.certificates)
+    await drain(ctl.issuers)
 
+    handle("DELETED", {"metadata": {"name": "ca"}})  # a listing's DELETED: the name only
 
-async def test_the_probe_stops_once_kopf_delivers_an_issuer(
-    issuer_api: tuple[list[list[str]], client.Configuration],
-) -> None:
-    script, configuration = issuer_api
-    script.extend([["ca"], ["ca"], ["ca"], ["ca"], ["ca"], ["ca"], ["ca"]])
-    connection = informer.Connection(configuration)
-    listed = asyncio.Event()
-    probe = asyncio.create_task(handlers.confirm_no_issuers(connection, listed, (), interval=0.01))
-    await wait_until(lambda: len(script) == 1)  # three rounds of probing found the Issuer
-    assert not probe.done()  # an Issuer exists and kopf has not delivered it yet
-    listed.set()  # what kopf's first issuer event does
-    await asyncio.wait_for(probe, DEADLINE_S)
-    await connection.close()
+    assert ("ClusterIssuer", "", "ca") not in ctl.store.issuers
+    assert await drain(ctl.certificates) == [(NAMESPACE, "web")]
+    assert await drain(ctl.issuers) == []

@@ -1,8 +1,9 @@
-"""Metrics: the scrape-time collector over a hand-built store, the counters, /healthz."""
+"""Metrics: the scrape-time collector over a hand-built store, the counters, the probes."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -14,7 +15,7 @@ import prometheus_client
 import pytest
 from prometheus_client.registry import CollectorRegistry
 
-from certmint import handlers, metrics, model, runner, state
+from certmint import handlers, metrics, model, probes, runner, state
 from certmint.pki import ca as pki_ca
 from certmint.pki import keys
 
@@ -384,14 +385,24 @@ def test_issuance_is_counted_by_outcome_and_timed_only_when_something_was_signed
     }
 
 
-# /healthz and /metrics ----------------------------------------------------------------
+# The probes and /metrics -------------------------------------------------------------
+HEALTHY = probes.Facts(
+    ended_tasks=(),
+    watch_stalls={"/api/v1/secrets": 1.0},
+    longest_reconciliations={"certificates": 0.0},
+    synced=True,
+    in_contact=True,
+    leader=False,
+)
+
+
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[str, list[bool]]]:
-    """The operator's metrics server on a free loopback port; flip ``alive[0]`` to fail it."""
-    alive = [True]
-    app_runner = await runner.serve_metrics("127.0.0.1", 0, lambda: alive[0])
+async def server() -> AsyncIterator[tuple[str, list[probes.Facts]]]:
+    """The operator's metrics server on a free loopback port; replace ``facts[0]`` to vary it."""
+    facts = [HEALTHY]
+    app_runner = await runner.serve_metrics("127.0.0.1", 0, lambda: facts[0])
     host, port = app_runner.addresses[0][:2]
-    yield f"http://{host}:{port}", alive
+    yield f"http://{host}:{port}", facts
     await app_runner.cleanup()
 
 
@@ -401,23 +412,47 @@ async def get(url: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize(
-    ("alive", "expected"),
+    ("facts", "expected"),
     [
-        pytest.param(True, (200, "ok\n"), id="healthz answers 200 while everything runs"),
-        pytest.param(False, (503, "not ready\n"), id="healthz answers 503 once something stopped"),
+        pytest.param(
+            HEALTHY,
+            {"/livez": (200, "ok\n"), "/readyz": (200, "ok\n"), "/healthz": (200, "ok\n")},
+            id="every probe answers 200 while everything runs",
+        ),
+        pytest.param(
+            dataclasses.replace(HEALTHY, synced=False),
+            {
+                "/livez": (200, "ok\n"),
+                "/readyz": (503, "cache not synced: a watched kind has not been listed yet\n"),
+                "/healthz": (503, "cache not synced: a watched kind has not been listed yet\n"),
+            },
+            id="an unsynced cache is alive but not ready, and healthz says so too",
+        ),
+        pytest.param(
+            dataclasses.replace(HEALTHY, ended_tasks=("workers",)),
+            {
+                "/livez": (503, "task workers ended\n"),
+                "/readyz": (503, "task workers ended\n"),
+                "/healthz": (503, "task workers ended\n"),
+            },
+            id="a task that ended fails every probe",
+        ),
     ],
 )
-async def test_healthz_reflects_whether_the_operator_is_alive(
-    server: tuple[str, list[bool]], alive: bool, expected: tuple[int, str]
+async def test_the_probes_answer_from_the_facts(
+    server: tuple[str, list[probes.Facts]], facts: probes.Facts, expected: dict[str, Any]
 ) -> None:
-    base, flag = server
-    flag[0] = alive
-    status, _, body = await get(f"{base}/healthz")
-    assert (status, body) == expected
+    base, holder = server
+    holder[0] = facts
+    answers = {}
+    for path in expected:
+        status, _, body = await get(f"{base}{path}")
+        answers[path] = (status, body)
+    assert answers == expected
 
 
 async def test_metrics_are_served_in_the_prometheus_text_format(
-    server: tuple[str, list[bool]],
+    server: tuple[str, list[probes.Facts]],
 ) -> None:
     base, _ = server
     status, content_type, body = await get(f"{base}/metrics")

@@ -1,0 +1,256 @@
+"""The fault suite's own control plane, and what every fault test checks afterwards.
+
+`ControlPlane` drives ``hack/cluster.py`` with ``CERTMINT_LOCAL_DIR`` pointing at a
+directory of its own, so killing its kube-apiserver or pausing its etcd never disturbs
+the control plane that the integration tests share.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from kubernetes import client
+
+from tests.integration.support import GROUP, VERSION, OperatorProcess, create, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER = ROOT / "hack" / "cluster.py"
+APISERVER, ETCD = "kube-apiserver", "etcd"
+#: Foreign objects: certmint must leave them exactly as they are.
+FOREIGN = 3
+
+
+class ControlPlane:
+    """etcd + kube-apiserver under ``directory``, with the faults ``hack/cluster.py`` offers."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.kubeconfig = directory / "kubeconfig"
+
+    def _run(self, *args: str) -> None:
+        env = {**os.environ, "CERTMINT_LOCAL_DIR": str(self.directory)}
+        result = subprocess.run(
+            [sys.executable, str(CLUSTER), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"cluster.py {' '.join(args)} failed:\n{result.stderr}")
+
+    def up(self) -> None:
+        self._run("up")
+
+    def down(self) -> None:
+        self._run("down")
+
+    def stop(self, process: str) -> None:
+        """SIGKILL: the process crashes."""
+        self._run("stop", process)
+
+    def start(self, process: str) -> None:
+        """Starts the process again (same ports, data, PKI) and waits until it is ready."""
+        self._run("start", process)
+
+    def heal(self) -> None:
+        """Resumes and starts whatever a test left paused or stopped."""
+        for process in (ETCD, APISERVER):
+            self._run("resume", process) if self._alive(process) else self._run("start", process)
+
+    def _alive(self, process: str) -> bool:
+        state = json.loads((self.directory / "cluster.json").read_text())
+        try:
+            os.kill(int(state["pids"][process]), 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def pause(self, process: str) -> None:
+        self._run("pause", process)
+
+    def resume(self, process: str) -> None:
+        self._run("resume", process)
+
+
+def hold(seconds: float) -> None:
+    """Keeps a fault in place for its duration (the fault's definition, not a synchronization)."""
+    time.sleep(seconds)
+
+
+# A burst of Certificates ---------------------------------------------------------------
+def issuer(kube: client.ApiClient, namespace: str) -> None:
+    """An Issuer ``ca`` whose root CA certmint generates."""
+    create(
+        kube,
+        {
+            "kind": "Issuer",
+            "metadata": {"name": "ca", "namespace": namespace},
+            "spec": {
+                "ca": {"secretName": "ca", "generate": {"commonName": f"{namespace} root"}},
+                "trustDomain": "faults.example",
+            },
+        },
+    )
+
+
+def burst(kube: client.ApiClient, namespace: str, count: int, prefix: str = "c") -> list[str]:
+    """Creates ``count`` Certificates (a few requests in parallel); returns their names."""
+    names = [f"{prefix}-{index:03d}" for index in range(count)]
+
+    def one(name: str) -> None:
+        create(
+            kube,
+            {
+                "kind": "Certificate",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {
+                    "secretName": f"{name}-tls",
+                    "issuerRef": {"name": "ca"},
+                    "dnsNames": [f"{name}.{namespace}.svc"],
+                    "duration": "24h",
+                },
+            },
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(one, names))
+    return names
+
+
+def ready_names(kube: client.ApiClient, namespace: str) -> set[str]:
+    """Certificates of ``namespace`` whose Ready condition is True."""
+    listing = client.CustomObjectsApi(kube).list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "certificates"
+    )
+    return {
+        item["metadata"]["name"]
+        for item in listing["items"]
+        if any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (item.get("status") or {}).get("conditions") or ()
+        )
+    }
+
+
+def wait_all_ready(
+    kube: client.ApiClient, namespace: str, names: Sequence[str], timeout: float
+) -> float:
+    """Waits until every Certificate is Ready; returns the seconds it took."""
+    started = time.monotonic()
+    wanted = set(names)
+
+    def probe() -> bool:
+        try:
+            return wanted <= ready_names(kube, namespace)
+        except (client.ApiException, OSError):
+            return False  # the API server is still coming back
+
+    wait_until(probe, timeout=timeout, what=f"all {len(names)} Certificates Ready")
+    return time.monotonic() - started
+
+
+def wait_some_ready(kube: client.ApiClient, namespace: str, count: int, timeout: float) -> None:
+    """Waits until at least ``count`` Certificates are Ready (the burst is under way)."""
+    wait_until(
+        lambda: len(ready_names(kube, namespace)) >= count,
+        timeout=timeout,
+        what=f"{count} Certificates Ready",
+    )
+
+
+# Checks --------------------------------------------------------------------------------
+def foreign_objects(kube: client.ApiClient, namespace: str) -> dict[str, str]:
+    """Creates Secrets and ConfigMaps certmint does not own; returns their resourceVersions."""
+    core = client.CoreV1Api(kube)
+    versions: dict[str, str] = {}
+    for index in range(FOREIGN):
+        secret = core.create_namespaced_secret(
+            namespace,
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name=f"foreign-{index}"),
+                string_data={"note": "not certmint's"},
+            ),
+        )
+        versions[f"Secret/foreign-{index}"] = secret.metadata.resource_version
+        config_map = core.create_namespaced_config_map(
+            namespace,
+            client.V1ConfigMap(
+                metadata=client.V1ObjectMeta(name=f"foreign-{index}"), data={"note": "mine"}
+            ),
+        )
+        versions[f"ConfigMap/foreign-{index}"] = config_map.metadata.resource_version
+    return versions
+
+
+def current_versions(kube: client.ApiClient, namespace: str, names: Mapping[str, str]) -> dict:
+    """The resourceVersions of the objects named like `foreign_objects` names them."""
+    core = client.CoreV1Api(kube)
+    readers = {
+        "Secret": core.read_namespaced_secret,
+        "ConfigMap": core.read_namespaced_config_map,
+    }
+    result: dict[str, str] = {}
+    for key in names:
+        kind, name = key.split("/")
+        result[key] = readers[kind](name, namespace).metadata.resource_version
+    return result
+
+
+def issued_state(kube: client.ApiClient, namespace: str, names: Sequence[str]) -> dict[str, Any]:
+    """Per Certificate: (status revision, Secret revision, key matches, serials agree)."""
+    core = client.CoreV1Api(kube)
+    secrets = {item.metadata.name: item for item in core.list_namespaced_secret(namespace).items}
+    listing = client.CustomObjectsApi(kube).list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "certificates"
+    )
+    result: dict[str, Any] = {}
+    for item in listing["items"]:
+        name = item["metadata"]["name"]
+        if name not in names:
+            continue
+        status = item.get("status") or {}
+        secret = secrets.get(f"{name}-tls")
+        result[name] = _secret_facts(status, secret)
+    return result
+
+
+def _secret_facts(status: Mapping[str, Any], secret: client.V1Secret | None) -> tuple[Any, ...]:
+    if secret is None:
+        return (status.get("revision"), None, False, False)
+
+    leaf = x509.load_pem_x509_certificates(base64.b64decode(secret.data["tls.crt"]))[0]
+    key = serialization.load_pem_private_key(base64.b64decode(secret.data["tls.key"]), None)
+    annotations = secret.metadata.annotations or {}
+    serial = format(leaf.serial_number, "x")
+    return (
+        status.get("revision"),
+        annotations.get("certmint.io/revision"),
+        key.public_key() == leaf.public_key(),
+        status.get("serialNumber") == annotations.get("certmint.io/serial") == serial,
+    )
+
+
+def expected_state(names: Sequence[str]) -> dict[str, Any]:
+    """Every Certificate issued exactly once: revision 1, its key and serials agree."""
+    return {name: (1, "1", True, True) for name in names}
+
+
+def operator_alive(process: OperatorProcess) -> dict[str, Any]:
+    """What the operator process says about itself after a fault."""
+    return {
+        "running": process.running,
+        "livez": process.get("/livez")[0],
+        "readyz": process.get("/readyz")[0],
+    }
