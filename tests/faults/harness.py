@@ -105,6 +105,19 @@ def issuer(kube: client.ApiClient, namespace: str) -> None:
     )
 
 
+def wait_issuer_ready(kube: client.ApiClient, namespace: str) -> None:
+    """Waits until the Issuer ``ca`` has generated its CA and says Ready."""
+
+    def probe() -> bool:
+        body = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "issuers", "ca"
+        )
+        conditions = (body.get("status") or {}).get("conditions") or ()
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    wait_until(probe, timeout=60, what=f"Issuer {namespace}/ca Ready")
+
+
 def burst(kube: client.ApiClient, namespace: str, count: int, prefix: str = "c") -> list[str]:
     """Creates ``count`` Certificates (a few requests in parallel); returns their names."""
     names = [f"{prefix}-{index:03d}" for index in range(count)]
@@ -161,13 +174,20 @@ def wait_all_ready(
     return time.monotonic() - started
 
 
-def wait_some_ready(kube: client.ApiClient, namespace: str, count: int, timeout: float) -> None:
-    """Waits until at least ``count`` Certificates are Ready (the burst is under way)."""
-    wait_until(
-        lambda: len(ready_names(kube, namespace)) >= count,
-        timeout=timeout,
+def wait_some_ready(
+    kube: client.ApiClient, namespace: str, names: Sequence[str], count: int = 10
+) -> int:
+    """Waits until ``count`` Certificates are Ready (issuing is under way).
+
+    Returns:
+        How many were not Ready yet at that moment, when the fault begins.
+    """
+    ready = wait_until(
+        lambda: (found := ready_names(kube, namespace)) and len(found) >= count and found,
+        timeout=90,
         what=f"{count} Certificates Ready",
     )
+    return len(set(names) - ready)
 
 
 # Checks --------------------------------------------------------------------------------
@@ -244,7 +264,7 @@ def _secret_facts(status: Mapping[str, Any], secret: client.V1Secret | None) -> 
 
 def expected_state(names: Sequence[str]) -> dict[str, Any]:
     """Every Certificate issued exactly once: revision 1, its key and serials agree."""
-    return {name: (1, "1", True, True) for name in names}
+    return dict.fromkeys(names, (1, "1", True, True))
 
 
 def operator_alive(process: OperatorProcess) -> dict[str, Any]:
