@@ -8,8 +8,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 KUBECONFIG_LOCAL := $(CURDIR)/.local/kubeconfig
 N ?= 1000
+SOAK_N ?= 200
+SOAK_MINUTES ?= 10
 
-.PHONY: help venv deps-upgrade tools prometheus cluster-up cluster-down lint test test-unit test-integration run bench clean
+.PHONY: help venv deps-upgrade tools prometheus cluster-up cluster-down lint test test-unit test-integration run bench soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -73,6 +75,10 @@ run: tools ## Run the operator against $$KUBECONFIG, or a local control plane st
 bench: tools ## The scale benchmark (N certificates, default 1000); writes bench/results.json
 	@$(MAKE) --no-print-directory cluster-up
 	$(BIN)/python bench/run.py --n $(N) --kubeconfig "$${CERTMINT_LOCAL_DIR:-$(CURDIR)/.local}/kubeconfig" $(BENCH_ARGS)
+
+soak: tools ## Renew SOAK_N Certificates (default 200) at the 1 m minimum lifetime for SOAK_MINUTES (10); not in `make test`
+	@$(MAKE) --no-print-directory cluster-up
+	$(BIN)/python bench/soak.py --n $(SOAK_N) --minutes $(SOAK_MINUTES) --kubeconfig "$${CERTMINT_LOCAL_DIR:-$(CURDIR)/.local}/kubeconfig" $(SOAK_ARGS)
 
 clean: cluster-down ## Remove the venv and local state (the binary cache in ~/.cache/certmint stays)
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

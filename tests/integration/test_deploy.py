@@ -410,7 +410,7 @@ def test_the_deployment_runs_two_hardened_replicas_spread_over_nodes(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "args": ["-A", "--metrics-port", "9403", "--log-format", "json"],
-        "probes": [("/healthz", "metrics"), ("/healthz", "metrics")],
+        "probes": [("/livez", "metrics"), ("/readyz", "metrics")],
         "port": [{"name": "metrics", "containerPort": 9403, "protocol": "TCP"}],
         "resources": ["limits", "requests"],
         "tmp": ["/tmp"],

@@ -1,0 +1,129 @@
+"""Leader election through outages: retry, step down on the deadline, campaign again.
+
+The Lease API is a small in-memory stand-in for `kube.Kube`'s three Lease calls; each call
+can be made to fail (as `kube` reports a request without an answer) or to hang. The
+mapping of real transport failures is tested against a closed loopback port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any, cast
+
+import pytest
+from kubernetes import client
+
+from certmint import kube, leader
+from tests.unit.test_informer import DEADLINE_S, wait_until
+
+
+class LeaseApi:
+    """One Lease in memory; ``failing`` calls raise status 0, ``hanging`` ones never answer."""
+
+    def __init__(self) -> None:
+        self.lease: dict[str, Any] | None = None
+        self.failing = 0
+        self.hanging = asyncio.Event()
+        self.hanging.set()  # set: answering
+        self.version = 0
+
+    async def _answer(self) -> None:
+        if self.failing:
+            self.failing -= 1
+            raise kube.KubeError(0, "no answer from the API server: connection refused")
+        await self.hanging.wait()
+
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        await self._answer()
+        return self.lease
+
+    async def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        await self._answer()
+        return self._store(body)
+
+    async def replace_lease(self, namespace: str, name: str, body: dict[str, Any]) -> Any:
+        await self._answer()
+        return self._store(body)
+
+    def _store(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        self.lease = {
+            **body,
+            "metadata": {**body["metadata"], "resourceVersion": str(self.version)},
+        }
+        return self.lease
+
+
+def elector(api: LeaseApi) -> leader.LeaderElector:
+    return leader.LeaderElector(
+        cast(kube.Kube, api),
+        "certmint-system",
+        "me",
+        lease_duration=0.6,
+        renew_deadline=0.3,
+        retry_period=0.02,
+    )
+
+
+async def test_an_api_without_answers_is_retried_until_the_lease_is_won() -> None:
+    api = LeaseApi()
+    api.failing = 5
+    candidate = elector(api)
+    running = asyncio.create_task(candidate.run())
+    await asyncio.wait_for(candidate.leading.wait(), DEADLINE_S)
+    assert (api.failing, running.done(), candidate.is_leader()) == (0, False, True)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_a_leader_whose_renewals_hang_steps_down_and_leads_again_later() -> None:
+    api = LeaseApi()
+    candidate = elector(api)
+    running = asyncio.create_task(candidate.run())
+    await asyncio.wait_for(candidate.leading.wait(), DEADLINE_S)
+
+    api.hanging.clear()  # etcd stalls: requests get no answer
+    await asyncio.wait_for(candidate.following.wait(), DEADLINE_S)
+    stepped_down = (candidate.is_leader(), running.done())
+    await wait_until(lambda: not candidate.in_contact())  # readiness fails after a Lease duration
+
+    api.hanging.set()
+    await asyncio.wait_for(candidate.leading.wait(), DEADLINE_S)
+    assert {
+        "stepped down": stepped_down,
+        "leads again": (candidate.is_leader(), candidate.transitions),
+    } == {"stepped down": (False, False), "leads again": (True, 2)}
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_workers_wait_for_leadership_and_go_on_once_it_is_won() -> None:
+    api = LeaseApi()
+    api.failing = 3
+    candidate = elector(api)
+    waiting = asyncio.create_task(candidate.wait_for_leadership())
+    running = asyncio.create_task(candidate.run())
+    await asyncio.wait_for(waiting, DEADLINE_S)
+    assert (candidate.is_leader(), api.failing) == (True, 0)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_a_refused_connection_is_a_kube_error_with_status_0(closed_port: int) -> None:
+    configuration = client.Configuration(host=f"http://127.0.0.1:{closed_port}")
+    configuration.retries = 0
+    api = kube.Kube(client.ApiClient(configuration), threads=1)
+    with pytest.raises(kube.KubeError) as raised:
+        await api.get_lease("certmint-system", "certmint-leader")
+    api.close()
+    assert (type(raised.value), raised.value.status) == (kube.KubeError, 0)
+    assert str(raised.value).startswith("HTTP 0: no answer from the API server: ")
