@@ -78,7 +78,7 @@ bench: tools ## The scale benchmark (N certificates, default 1000); writes bench
 
 soak: tools ## Renew SOAK_N Certificates (default 200) at the 1 m minimum lifetime for SOAK_MINUTES (10); not in `make test`
 	@$(MAKE) --no-print-directory cluster-up
-	$(BIN)/python bench/soak.py --n $(SOAK_N) --minutes $(SOAK_MINUTES) --kubeconfig "$${CERTMINT_LOCAL_DIR:-$(CURDIR)/.local}/kubeconfig" $(SOAK_ARGS)
+	$(BIN)/python -m bench.soak --n $(SOAK_N) --minutes $(SOAK_MINUTES) --kubeconfig "$${CERTMINT_LOCAL_DIR:-$(CURDIR)/.local}/kubeconfig" $(SOAK_ARGS)
 
 clean: cluster-down ## Remove the venv and local state (the binary cache in ~/.cache/certmint stays)
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -14,7 +14,7 @@ At the end it reports the renewals (the revisions gained, and the operator's own
 the RSS at the start, the peak and the end (the drift). Not part of ``make test``.
 
 Run: ``make soak SOAK_N=200 SOAK_MINUTES=10`` or
-``python bench/soak.py --n 200 --minutes 10 --kubeconfig K``.
+``python -m bench.soak --n 200 --minutes 10 --kubeconfig K`` (from the repository root).
 """
 
 from __future__ import annotations

@@ -195,6 +195,8 @@ class Controller(issuers.IssuerReconciliation):
         except kube.ConflictError:
             await self._refetch_secret(record)
         except (kube.KubeError, errors.PKIError) as err:
+            if isinstance(err, kube.KubeError) and kube.is_transient(err):
+                raise  # not the Certificate's failure: the worker retries it soon
             failure = readiness.Decision("block", "Failed", f"issuance failed: {err}")
             await self._record_failure(record, failure, now)
 
@@ -579,6 +581,25 @@ class Controller(issuers.IssuerReconciliation):
             )  # fmt: skip
 
     # Workers ------------------------------------------------------------------------
+    def _after_failure(self, queue: scheduler.WorkQueue[Any], key: Any, err: Exception) -> None:
+        """Schedules a key again after a failure that escaped its reconciliation.
+
+        A transient API failure (no answer, 429, 5xx: `kube.is_transient`) is retried after
+        a short per-key backoff and logged as a warning once per run of failures; anything
+        else is a bug, logged with its traceback and retried after ``retry_cap``.
+        """
+        if isinstance(err, kube.KubeError) and kube.is_transient(err):
+            first = not queue.failures(key)
+            delay = queue.failure_delay(key)
+            log.log(
+                logging.WARNING if first else logging.DEBUG,
+                "reconciling %s: %s; retrying in %.1fs", key, err, delay,
+            )  # fmt: skip
+            queue.schedule(key, self.clock() + timedelta(seconds=delay), limited=False)
+            return
+        log.error("reconciling %s failed unexpectedly", key, exc_info=err)
+        queue.schedule(key, self.clock() + self.settings.retry_cap, limited=False)
+
     async def run_workers(self, wait_for_leadership: Callable[[], Awaitable[None]]) -> None:
         """Runs the timers and worker pools until cancelled; only the leader acts.
 
@@ -593,11 +614,11 @@ class Controller(issuers.IssuerReconciliation):
                     await wait_for_leadership()
                     queue.started(key)
                     await reconcile(key)
+                    queue.succeeded(key)
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("reconciling %s failed unexpectedly", key)
-                    queue.schedule(key, self.clock() + self.settings.retry_cap, limited=False)
+                except Exception as err:
+                    self._after_failure(queue, key, err)
                 finally:
                     queue.done(key)
 

@@ -75,6 +75,8 @@ class IssuerReconciliation:
         try:
             outcome = await self.authority.reconcile(record, now)
         except kube.KubeError as err:
+            if kube.is_transient(err):
+                raise  # the API, not the CA: keep what is known, the worker retries soon
             outcome = Outcome(
                 state.IssuerRuntime(False, "CAUnavailable", f"reading the CA failed: {err}")
             )

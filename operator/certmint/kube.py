@@ -52,6 +52,15 @@ class NotFoundError(KubeError):
     """404: the object (or its namespace) does not exist."""
 
 
+def is_transient(err: KubeError) -> bool:
+    """Whether a failure says nothing about the request itself: retry it soon, unchanged.
+
+    No answer (status 0), 408, 429 (API priority and fairness) and every 5xx. Anything
+    else (403, 404, 409, 422 ...) is an answer about the request.
+    """
+    return err.status in (0, 408, 429) or err.status >= 500
+
+
 def load_configuration(kubeconfig: str | None = None, pool_size: int = 32) -> client.Configuration:
     """Client settings from a kubeconfig (``$KUBECONFIG`` by default), else in-cluster."""
     configuration = client.Configuration()

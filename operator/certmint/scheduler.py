@@ -13,12 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import random
 import time
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+
+#: Retry delays of a key whose reconciliation failed transiently: from this, doubling ...
+FAILURE_DELAY_BASE_S = 0.5
+#: ... up to this; each delay is jittered down by up to half, so keys that failed together
+#: (an API outage) come back spread out.
+FAILURE_DELAY_CAP_S = 30.0
 
 
 class TokenBucket:
@@ -49,6 +56,8 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         #: When each key's reconciliation began (`started`), to spot a stuck worker.
         self._started: dict[K, float] = {}
+        #: Consecutive transient failures per key (`failure_delay`).
+        self._failures: dict[K, int] = {}
         self._dirty: set[K] = set()
         self._heap: list[tuple[float, int, K, bool]] = []
         self._due: dict[K, float] = {}
@@ -100,6 +109,26 @@ class WorkQueue(Generic[K]):
     def forget(self, key: K) -> None:
         self._due.pop(key, None)
         self._admitted.discard(key)
+        self._failures.pop(key, None)
+
+    def failure_delay(self, key: K) -> float:
+        """Counts one more transient failure of ``key``; returns the seconds to wait.
+
+        Exponential per key (`FAILURE_DELAY_BASE_S` doubling to `FAILURE_DELAY_CAP_S`),
+        jittered, like client-go's per-item rate limiter.
+        """
+        count = self._failures.get(key, 0) + 1
+        self._failures[key] = count
+        delay = min(FAILURE_DELAY_BASE_S * 2.0 ** min(count - 1, 16), FAILURE_DELAY_CAP_S)
+        return delay * (0.5 + random.random() / 2)  # noqa: S311 -- jitter, not a secret
+
+    def failures(self, key: K) -> int:
+        """Consecutive transient failures of ``key`` so far."""
+        return self._failures.get(key, 0)
+
+    def succeeded(self, key: K) -> None:
+        """Forgets the key's transient failures: the next one starts from the base delay."""
+        self._failures.pop(key, None)
 
     async def get(self) -> K:
         """Waits for the next key and marks it as being processed."""

@@ -28,16 +28,30 @@ RECOVERY_LIMIT_S = 120.0
 StartOperator = Callable[..., OperatorProcess]
 
 
+#: The production defaults of `certmint run` (the integration tests' OperatorProcess uses
+#: shorter ones), so that the recovery times measured here are those of a real deployment.
+PRODUCTION_RETRY = ("--retry-base=5", "--retry-cap=300")
+PRODUCTION_LEASE_S = 15.0
+
+
 @pytest.fixture
 def start_operator(operator_kubeconfig: Path, tmp_path: Path) -> Iterator[StartOperator]:
     """Starts ``certmint run -A`` processes as the certmint ServiceAccount; stops them after."""
     started: list[OperatorProcess] = []
 
     def start(
-        name: str = "operator", *, wait_healthy: bool = True, extra: tuple[str, ...] = ()
+        name: str = "operator",
+        *,
+        wait_healthy: bool = True,
+        lease_duration: float = PRODUCTION_LEASE_S,
+        extra: tuple[str, ...] = (),
     ) -> OperatorProcess:
         process = OperatorProcess(
-            operator_kubeconfig, tmp_path, name=name, extra_args=("--log-format=json", *extra)
+            operator_kubeconfig,
+            tmp_path,
+            name=name,
+            lease_duration=lease_duration,
+            extra_args=("--log-format=json", *PRODUCTION_RETRY, *extra),
         )
         started.append(process)
         process.start(wait_healthy=wait_healthy)
@@ -189,8 +203,9 @@ def test_an_ha_pair_killed_every_few_seconds_issues_everything_once(
     foreign = harness.foreign_objects(kube, namespace)
     harness.issuer(kube, namespace)
     names = harness.burst(kube, namespace, BURST)
-    pair = [
-        start_operator(name, extra=(f"--identity={name}",)) for name in ("replica-a", "replica-b")
+    pair = [  # the short Lease of test_ha.py: a killed leader is replaced within 7 s or so
+        start_operator(name, lease_duration=6.0, extra=(f"--identity={name}",))
+        for name in ("replica-a", "replica-b")
     ]
     pending = harness.wait_some_ready(kube, namespace, names)
 

@@ -40,8 +40,8 @@ DEPLOY = ROOT / "deploy"
 NAMESPACED_OVERLAY = DEPLOY / "overlays" / "namespaced"
 SYSTEM_NAMESPACE = "certmint-system"
 TRUST_DOMAIN = "test.example"
-# What a refused request looks like in certmint's own lines ("HTTP 403: ...") and in kopf's
-# ("Forbidden", "Not enough permissions to watch ...", a Status with code 403).
+# What a refused request looks like in certmint's own lines ("HTTP 403: ...") and in the watches'
+# ("403: ... is forbidden: ...").
 REFUSAL = re.compile(r"forbidden|HTTP 403|permission|\"code\":\s*403", re.IGNORECASE)
 # Not an RBAC refusal: earlier tests' namespaces stay Terminating (no controller-manager runs
 # here), and the API server refuses new objects (Events) in them with a 403 for everyone.

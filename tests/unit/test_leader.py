@@ -127,3 +127,19 @@ async def test_a_refused_connection_is_a_kube_error_with_status_0(closed_port: i
     api.close()
     assert (type(raised.value), raised.value.status) == (kube.KubeError, 0)
     assert str(raised.value).startswith("HTTP 0: no answer from the API server: ")
+
+
+@pytest.mark.parametrize(
+    ("status", "transient"),
+    [
+        pytest.param(0, True, id="no answer at all is transient"),
+        pytest.param(429, True, id="a 429 from API priority and fairness is transient"),
+        pytest.param(503, True, id="a 503 while the API server starts is transient"),
+        pytest.param(500, True, id="a 500 (etcd timed out) is transient"),
+        pytest.param(403, False, id="a 403 is an answer about the request"),
+        pytest.param(422, False, id="a 422 is an answer about the request"),
+        pytest.param(409, False, id="a 409 is an answer about the request"),
+    ],
+)
+def test_which_api_failures_are_transient(status: int, transient: bool) -> None:
+    assert kube.is_transient(kube.KubeError(status, "x")) is transient

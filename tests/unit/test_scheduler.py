@@ -350,3 +350,23 @@ async def test_keys_that_skip_the_bucket_are_not_admitted(
         key = await next_key(queue)
 
     assert (key, queue.take_admission("a"), slept) == ("a", False, [])
+
+
+def test_transient_failures_back_off_per_key_with_jitter_up_to_the_cap() -> None:
+    queue: scheduler.WorkQueue[str] = scheduler.WorkQueue(rate=1.0, burst=1)
+    delays = [queue.failure_delay("a") for _ in range(10)]
+    other = queue.failure_delay("b")
+    queue.succeeded("a")
+    again = queue.failure_delay("a")
+    ceilings = [min(0.5 * 2**n, 30.0) for n in range(10)]
+    assert {
+        "each within [ceiling/2, ceiling]": all(
+            ceiling / 2 <= delay <= ceiling for delay, ceiling in zip(delays, ceilings, strict=True)
+        ),
+        "another key starts from the base": 0.25 <= other <= 0.5,
+        "a success starts over": (queue.failures("a"), 0.25 <= again <= 0.5),
+    } == {
+        "each within [ceiling/2, ceiling]": True,
+        "another key starts from the base": True,
+        "a success starts over": (1, True),
+    }
