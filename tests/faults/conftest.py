@@ -8,8 +8,6 @@ can single it out.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +16,10 @@ import pytest
 import yaml
 from kubernetes import client, config
 
+from tests.faults import harness
 from tests.faults.harness import ROOT, ControlPlane
 from tests.integration.support import wait_until
 
-BIN = Path(sys.executable).parent
 SYSTEM_NAMESPACE = "certmint-system"
 OPERATOR_ACCOUNT = "certmint"
 
@@ -41,28 +39,11 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     plane.down()
 
 
-def kubectl(plane: ControlPlane, *args: str) -> str:
-    result = subprocess.run(
-        [
-            str(BIN / "kubectl"),
-            f"--kubeconfig={plane.kubeconfig}",
-            f"--cache-dir={plane.directory / 'kubectl-cache'}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
-    return result.stdout
-
-
 @pytest.fixture(scope="session")
 def kube(control_plane: ControlPlane) -> client.ApiClient:
     """An admin client of the fault control plane, with deploy/ (CRDs, RBAC) applied."""
-    kubectl(control_plane, "apply", "--server-side", "-k", str(ROOT / "deploy"))
-    kubectl(control_plane, "wait", "--for=condition=Established", "--timeout=60s",
+    harness.kubectl(control_plane, "apply", "--server-side", "-k", str(ROOT / "deploy"))
+    harness.kubectl(control_plane, "wait", "--for=condition=Established", "--timeout=60s",
             "-f", str(ROOT / "crds"))  # fmt: skip
     api = config.new_client_from_config(config_file=str(control_plane.kubeconfig))
 

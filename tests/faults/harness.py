@@ -27,6 +27,7 @@ from tests.integration.support import GROUP, VERSION, OperatorProcess, create, w
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "hack" / "cluster.py"
 APISERVER, ETCD = "kube-apiserver", "etcd"
+BIN = Path(sys.executable).parent
 #: Foreign objects: certmint must leave them exactly as they are.
 FOREIGN = 3
 
@@ -82,6 +83,24 @@ class ControlPlane:
 
     def resume(self, process: str) -> None:
         self._run("resume", process)
+
+
+def kubectl(plane: ControlPlane, *args: str) -> str:
+    """Runs the pinned kubectl against ``plane``; fails the test when it fails."""
+    result = subprocess.run(
+        [
+            str(BIN / "kubectl"),
+            f"--kubeconfig={plane.kubeconfig}",
+            f"--cache-dir={plane.directory / 'kubectl-cache'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
 
 
 def hold(seconds: float) -> None:

@@ -267,3 +267,19 @@ async def test_a_namespaced_informer_reads_only_its_namespace(
     async with running(configuration, Recorder(), namespace="team-a") as watcher:
         await asyncio.wait_for(watcher.listed.wait(), DEADLINE_S)
     assert scripted.paths == {"/api/v1/namespaces/team-a/secrets"}
+
+
+async def test_a_kind_not_served_yet_is_listed_once_its_crd_appears(
+    api: tuple[ScriptedApi, client.Configuration],
+) -> None:
+    scripted, configuration = api
+    scripted.objects = [secret("a", 1)]
+    scripted.failures = [404, 404, 503, 429, 404]  # no CRD yet, the API server starting, APF
+    recorder = Recorder()
+    async with running(configuration, recorder) as watcher:
+        await asyncio.wait_for(watcher.listed.wait(), DEADLINE_S)
+        assert (recorder.events, scripted.failures, watcher.stalled_for() < DEADLINE_S) == (
+            [("ADDED", "ns/a", "1")],
+            [],
+            True,
+        )
