@@ -11,9 +11,9 @@ import math
 from typing import Any
 
 import pytest
-from bench import floor, run
+from bench import floor, run, soak
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)
@@ -269,3 +269,48 @@ def test_the_floor_status_patch_is_ready() -> None:
             "revision": 1,
         }
     }
+
+
+def _leaf_pem(not_after: datetime.datetime) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "soak")])
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_after - datetime.timedelta(minutes=1))
+        .not_valid_after(not_after)
+        .sign(key, hashes.SHA256())
+    )
+    return base64.b64encode(leaf.public_bytes(serialization.Encoding.PEM)).decode()
+
+
+def _soak_certificate(name: str, ready: str, not_after: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {"secretName": f"{name}-tls"},
+        "status": {"conditions": [{"type": "Ready", "status": ready}], "notAfter": not_after},
+    }
+
+
+def test_the_soak_finds_certificates_ready_past_their_expiry() -> None:
+    past, future = NOW - datetime.timedelta(seconds=1), NOW + datetime.timedelta(seconds=30)
+    certificates = [
+        _soak_certificate("fresh", "True", "2026-01-01T12:00:30Z"),
+        _soak_certificate("stale-status", "True", "2026-01-01T11:59:59Z"),
+        _soak_certificate("stale-secret", "True", "2026-01-01T12:00:30Z"),
+        _soak_certificate("not-ready", "False", "2026-01-01T11:00:00Z"),
+    ]
+    secrets = {
+        "fresh-tls": {"data": {"tls.crt": _leaf_pem(future)}},
+        "stale-status-tls": {"data": {"tls.crt": _leaf_pem(future)}},
+        "stale-secret-tls": {"data": {"tls.crt": _leaf_pem(past)}},
+        "not-ready-tls": {"data": {"tls.crt": _leaf_pem(past)}},
+    }
+    assert soak.expired_while_ready(certificates, secrets, NOW) == [
+        "2026-01-01T12:00:00+00:00 stale-status: Ready, status.notAfter 2026-01-01T11:59:59+00:00",
+        "2026-01-01T12:00:00+00:00 stale-secret: Ready, the Secret's leaf "
+        "2026-01-01T11:59:59+00:00",
+    ]
