@@ -30,13 +30,22 @@ class _EventsApi:
         self.patched: list[tuple[str, int]] = []
 
     def create_namespaced_event(
-        self, namespace: str, body: dict[str, Any], _preload_content: bool
+        self,
+        namespace: str,
+        body: dict[str, Any],
+        _preload_content: bool,
+        _request_timeout: object = None,
     ) -> _Response:
         self.created.append(body)
         return _Response({"metadata": {"name": f"web.{len(self.created)}"}})
 
     def patch_namespaced_event(
-        self, name: str, namespace: str, body: dict[str, Any], _preload_content: bool
+        self,
+        name: str,
+        namespace: str,
+        body: dict[str, Any],
+        _preload_content: bool,
+        _request_timeout: object = None,
     ) -> _Response:
         self.patched.append((name, body["count"]))
         return _Response({})
