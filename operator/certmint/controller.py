@@ -584,21 +584,24 @@ class Controller(issuers.IssuerReconciliation):
     def _after_failure(self, queue: scheduler.WorkQueue[Any], key: Any, err: Exception) -> None:
         """Schedules a key again after a failure that escaped its reconciliation.
 
-        A transient API failure (no answer, 429, 5xx: `kube.is_transient`) is retried after
-        a short per-key backoff and logged as a warning once per run of failures; anything
-        else is a bug, logged with its traceback and retried after ``retry_cap``.
+        An API failure is retried after a per-key backoff (`WorkQueue.failure_delay`): a
+        transient one (no answer, 429, 5xx: `kube.is_transient`) within at most 30 s; any
+        other (a 403 while a restarted API server's authorizer warms up, say) within at most
+        ``retry_cap``. A warning is logged for the first failure of a run, the rest at debug
+        level. Anything else is a bug: logged with its traceback, retried after ``retry_cap``.
         """
-        if isinstance(err, kube.KubeError) and kube.is_transient(err):
-            first = not queue.failures(key)
-            delay = queue.failure_delay(key)
-            log.log(
-                logging.WARNING if first else logging.DEBUG,
-                "reconciling %s: %s; retrying in %.1fs", key, err, delay,
-            )  # fmt: skip
-            queue.schedule(key, self.clock() + timedelta(seconds=delay), limited=False)
+        if not isinstance(err, kube.KubeError):
+            log.error("reconciling %s failed unexpectedly", key, exc_info=err)
+            queue.schedule(key, self.clock() + self.settings.retry_cap, limited=False)
             return
-        log.error("reconciling %s failed unexpectedly", key, exc_info=err)
-        queue.schedule(key, self.clock() + self.settings.retry_cap, limited=False)
+        first = not queue.failures(key)
+        cap = None if kube.is_transient(err) else self.settings.retry_cap.total_seconds()
+        delay = queue.failure_delay(key, cap=cap)
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
+            "reconciling %s: %s; retrying in %.1fs", key, err, delay,
+        )  # fmt: skip
+        queue.schedule(key, self.clock() + timedelta(seconds=delay), limited=False)
 
     async def run_workers(self, wait_for_leadership: Callable[[], Awaitable[None]]) -> None:
         """Runs the timers and worker pools until cancelled; only the leader acts.

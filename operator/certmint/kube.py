@@ -73,6 +73,10 @@ def load_configuration(kubeconfig: str | None = None, pool_size: int = 32) -> cl
             client_configuration=configuration
         )
     configuration.connection_pool_maxsize = pool_size
+    # No retries hidden in urllib3: a failed request fails at once and the caller's backoff
+    # decides (urllib3 would otherwise repeat a timed-out GET up to three times, holding a
+    # worker's thread for minutes while the API server hangs).
+    configuration.retries = 0
     return configuration
 
 

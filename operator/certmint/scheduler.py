@@ -56,7 +56,7 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         #: When each key's reconciliation began (`started`), to spot a stuck worker.
         self._started: dict[K, float] = {}
-        #: Consecutive transient failures per key (`failure_delay`).
+        #: Consecutive failures per key (`failure_delay`).
         self._failures: dict[K, int] = {}
         self._dirty: set[K] = set()
         self._heap: list[tuple[float, int, K, bool]] = []
@@ -111,23 +111,24 @@ class WorkQueue(Generic[K]):
         self._admitted.discard(key)
         self._failures.pop(key, None)
 
-    def failure_delay(self, key: K) -> float:
-        """Counts one more transient failure of ``key``; returns the seconds to wait.
+    def failure_delay(self, key: K, cap: float | None = None) -> float:
+        """Counts one more failure of ``key``; returns the seconds to wait before a retry.
 
-        Exponential per key (`FAILURE_DELAY_BASE_S` doubling to `FAILURE_DELAY_CAP_S`),
-        jittered, like client-go's per-item rate limiter.
+        Exponential per key (`FAILURE_DELAY_BASE_S` doubling to ``cap``, by default
+        `FAILURE_DELAY_CAP_S`), jittered, like client-go's per-item rate limiter.
         """
         count = self._failures.get(key, 0) + 1
         self._failures[key] = count
-        delay = min(FAILURE_DELAY_BASE_S * 2.0 ** min(count - 1, 16), FAILURE_DELAY_CAP_S)
+        ceiling = FAILURE_DELAY_CAP_S if cap is None else cap
+        delay = min(FAILURE_DELAY_BASE_S * 2.0 ** min(count - 1, 20), ceiling)
         return delay * (0.5 + random.random() / 2)  # noqa: S311 -- jitter, not a secret
 
     def failures(self, key: K) -> int:
-        """Consecutive transient failures of ``key`` so far."""
+        """Consecutive failures of ``key`` so far."""
         return self._failures.get(key, 0)
 
     def succeeded(self, key: K) -> None:
-        """Forgets the key's transient failures: the next one starts from the base delay."""
+        """Forgets the key's failures: the next one starts from the base delay."""
         self._failures.pop(key, None)
 
     async def get(self) -> K:
