@@ -179,19 +179,7 @@ class Controller(issuers.IssuerReconciliation):
         if (decision.action == "issue" or decision.retryable) and self._backing_off(record, now):
             return
         try:
-            if await self._conflict_cleared(record, decision, now):
-                return
-            if decision.action == "issue":
-                assert issuer is not None  # noqa: S101 -- decide() blocks without an issuer
-                await self._issue(record, issuer, secret, decision, now)
-            elif decision.action == "update-bundle":
-                assert issuer is not None  # noqa: S101 -- decide() checked both
-                assert secret is not None  # noqa: S101
-                await self._refresh_bundle(record, issuer, secret)
-            elif decision.retryable:
-                await self._record_failure(record, decision, now)
-            else:
-                await self._settle(record, secret, decision, now)
+            await self._act(record, issuer, secret, decision, now)
         except kube.ConflictError:
             await self._refetch_secret(record)
         except (kube.KubeError, errors.PKIError) as err:
@@ -199,6 +187,29 @@ class Controller(issuers.IssuerReconciliation):
                 raise  # not the Certificate's failure: the worker retries it soon
             failure = readiness.Decision("block", "Failed", f"issuance failed: {err}")
             await self._record_failure(record, failure, now)
+
+    async def _act(
+        self,
+        record: state.CertificateRecord,
+        issuer: state.IssuerRecord | None,
+        secret: secret_format.SecretState | None,
+        decision: readiness.Decision,
+        now: datetime,
+    ) -> None:
+        """Carries out a decision: issue, refresh the bundle, record a failure or settle."""
+        if await self._conflict_cleared(record, decision, now):
+            return
+        if decision.action == "issue":
+            assert issuer is not None  # noqa: S101 -- decide() blocks without an issuer
+            await self._issue(record, issuer, secret, decision, now)
+        elif decision.action == "update-bundle":
+            assert issuer is not None  # noqa: S101 -- decide() checked both
+            assert secret is not None  # noqa: S101
+            await self._refresh_bundle(record, issuer, secret)
+        elif decision.retryable:
+            await self._record_failure(record, decision, now)
+        else:
+            await self._settle(record, secret, decision, now)
 
     async def _conflict_cleared(
         self, record: state.CertificateRecord, decision: readiness.Decision, now: datetime
