@@ -38,8 +38,8 @@ deps-upgrade: venv ## Refresh the lock to the newest versions pyproject.toml all
 	@$(MAKE) --no-print-directory venv
 	$(BIN)/pytest -q tests/unit
 
-tools: venv ## Build (first run) or reuse the cached etcd, kube-apiserver and kubectl; link them into .venv/bin
-	@dirs="$$(bash hack/build-control-plane.sh)"; \
+tools: venv ## Build (first run) or reuse the cached etcd, kube-apiserver, kubectl and helm; link them into .venv/bin
+	@dirs="$$(bash hack/build-control-plane.sh; bash hack/build-helm.sh)"; \
 	for d in $$dirs; do for f in "$$d"/*; do ln -sf "$$f" $(BIN)/; done; done
 
 prometheus: ## Install Prometheus and promtool from Debian's packages if missing

@@ -1,4 +1,4 @@
-"""The ``certmint`` command line: run, inspect, status, renew."""
+"""The ``certmint`` command line: run, inspect, status, renew, rotate-ca, convert."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from certmint import authority, controller, kube, logs, secret_format, status
+from certmint import authority, controller, convert_cmd, kube, logs, secret_format, status
 from certmint.pki import claims, errors, extensions
 
 
@@ -44,6 +44,7 @@ _CLAIMS_OID_HELP = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="certmint", description=__doc__)
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, in-cluster)")
+    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the operator")
@@ -101,11 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="activate at once and stop trusting every older root (a compromised key)",
     )
+    convert_cmd.add_parser(commands)
     return parser
 
 
 def _api(args: argparse.Namespace) -> kube.Kube:
-    return kube.Kube(kube.load_api_client(args.kubeconfig), threads=2)
+    return kube.Kube(kube.load_api_client(args.kubeconfig, context=args.context), threads=2)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -250,6 +252,7 @@ COMMANDS = {
     "status": command_status,
     "renew": command_renew,
     "rotate-ca": command_rotate_ca,
+    "convert": convert_cmd.command,
 }
 
 

@@ -61,12 +61,14 @@ def is_transient(err: KubeError) -> bool:
     return err.status in (0, 408, 429) or err.status >= 500
 
 
-def load_configuration(kubeconfig: str | None = None, pool_size: int = 32) -> client.Configuration:
+def load_configuration(
+    kubeconfig: str | None = None, pool_size: int = 32, context: str | None = None
+) -> client.Configuration:
     """Client settings from a kubeconfig (``$KUBECONFIG`` by default), else in-cluster."""
     configuration = client.Configuration()
     try:
         config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=configuration
+            config_file=kubeconfig, client_configuration=configuration, context=context
         )
     except config.ConfigException:
         config.load_incluster_config(  # type: ignore[no-untyped-call]
@@ -80,9 +82,11 @@ def load_configuration(kubeconfig: str | None = None, pool_size: int = 32) -> cl
     return configuration
 
 
-def load_api_client(kubeconfig: str | None = None, pool_size: int = 32) -> client.ApiClient:
+def load_api_client(
+    kubeconfig: str | None = None, pool_size: int = 32, context: str | None = None
+) -> client.ApiClient:
     """An API client; see `load_configuration`."""
-    return client.ApiClient(load_configuration(kubeconfig, pool_size))
+    return client.ApiClient(load_configuration(kubeconfig, pool_size, context))
 
 
 def _message(err: ApiException) -> str:
