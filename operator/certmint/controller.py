@@ -329,7 +329,9 @@ class Controller(issuers.IssuerReconciliation):
             body = await self.api.replace_secret(
                 record.namespace,
                 spec.secret_name,
-                secret_format.secret_body(content, resource_version=secret.resource_version),
+                secret_format.secret_body(
+                    content, resource_version=secret.resource_version, kept=secret
+                ),
             )
         written = secret_format.written_secret(body, content)
         self.store.secrets[(record.namespace, spec.secret_name)] = written

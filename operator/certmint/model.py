@@ -860,6 +860,8 @@ class CertificateSpec:
     additional_output_formats: frozenset[str] = frozenset()
     pkcs12: PKCS12Spec | None = None
     secret_deletion_policy: Literal["Retain", "Delete"] = "Retain"  # noqa: S105 -- not a secret
+    #: spec.secretAdoption.certManagerCertificateName: whose cert-manager Secret to take over.
+    adopt_cert_manager_certificate: str | None = None
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> CertificateSpec:
@@ -937,7 +939,16 @@ class CertificateSpec:
             additional_output_formats=output_formats,
             pkcs12=pkcs12,
             secret_deletion_policy=cast(Literal["Retain", "Delete"], deletion_policy),
+            adopt_cert_manager_certificate=_parse_adoption(spec.get("secretAdoption")),
         )
+
+
+def _parse_adoption(value: object) -> str | None:
+    field = "spec.secretAdoption"
+    if value is None:
+        return None
+    name = _mapping(value, field).get("certManagerCertificateName")
+    return _optional_string(name, f"{field}.certManagerCertificateName") or None
 
 
 def _parse_issuer_ref(value: object) -> IssuerRef:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from cryptography import x509
 
-from certmint import policy, secret_format, state
+from certmint import adoption, policy, secret_format, state
 from certmint.pki import building, decode, renewal
 
 Action = Literal["issue", "block", "ready", "update-bundle"]
@@ -128,12 +128,15 @@ def policy_denies(inputs: Inputs, _: datetime) -> Decision | None:
 
 def secret_conflict(inputs: Inputs, _: datetime) -> Decision | None:
     secret, record = inputs.secret, inputs.certificate
-    if secret is None or secret.owner == record.name:
+    if secret is None:
         return None
-    owner = f'Certificate "{secret.owner}"' if secret.owner else "no certmint Certificate"
+    adopt = record.spec.adopt_cert_manager_certificate if record.spec else None
+    ownership = adoption.decide(record.name, adopt, secret.owner, secret.cert_manager_name)
+    if ownership.writable:
+        return None
     return _block(
         "SecretConflict",
-        f'Secret "{secret.name}" already exists and belongs to {owner}; certmint never '
+        f'Secret "{secret.name}" already exists and {ownership.reason}; certmint never '
         "overwrites it. Choose another spec.secretName or delete that Secret.",
     )
 
@@ -153,6 +156,18 @@ def secret_missing(inputs: Inputs, _: datetime) -> Decision | None:
         return None
     name = inputs.certificate.spec.secret_name if inputs.certificate.spec else "?"
     return _issue("SecretMissing", f'Secret "{name}" does not exist')
+
+
+def secret_adopted(inputs: Inputs, _: datetime) -> Decision | None:
+    """A cert-manager Secret that secret_conflict let through: the first issuance replaces it."""
+    secret = inputs.secret
+    if secret is None or secret.owner is not None:
+        return None
+    return _issue(
+        "SecretAdopted",
+        f'taking over Secret "{secret.name}" from cert-manager Certificate '
+        f'"{secret.cert_manager_name}"',
+    )
 
 
 def secret_unreadable(inputs: Inputs, _: datetime) -> Decision | None:
@@ -233,6 +248,7 @@ def renewal_due(inputs: Inputs, now: datetime) -> Decision | None:
 
 TRIGGERS: tuple[Check, ...] = (
     secret_missing,
+    secret_adopted,
     secret_unreadable,
     key_mismatch,
     not_yet_valid,

@@ -20,7 +20,7 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certmint import model
+from certmint import adoption, model
 from certmint.pki import decode, errors, formats, issuing, keys
 
 LABEL_CERTIFICATE_NAME: Final = "certmint.io/certificate-name"
@@ -69,6 +69,10 @@ class SecretState:
         leaf: The first certificate of ``tls.crt``, None when missing or unparseable.
         key_matches: ``tls.key`` parses and is the leaf's key.
         bundle_digest: Digest of ``ca.crt`` (see `bundle_digest`).
+        cert_manager_name: Its ``cert-manager.io/certificate-name`` annotation, if any.
+        kept_labels: Labels no issuer owns, kept on each write; only for a Secret that
+            certmint does not own yet or adopted (see `certmint.adoption`), else empty.
+        kept_annotations: The same for annotations.
     """
 
     namespace: str
@@ -80,6 +84,9 @@ class SecretState:
     leaf: x509.Certificate | None
     key_matches: bool
     bundle_digest: str
+    cert_manager_name: str | None = None
+    kept_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    kept_annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def revision(self) -> int:
@@ -137,20 +144,25 @@ def written_secret(body: Mapping[str, Any], content: SecretContent) -> SecretSta
 def _summary(
     metadata: Mapping[str, Any], leaf: x509.Certificate | None, *, key_matches: bool, ca_pem: bytes
 ) -> SecretState:
+    labels: Mapping[str, str] = metadata.get("labels") or {}
+    annotations: Mapping[str, str] = metadata.get("annotations") or {}
+    owner = labels.get(LABEL_CERTIFICATE_NAME)
+    # Foreign metadata is kept only where adoption may apply: memory stays flat for the
+    # Secrets certmint created itself.
+    keep = owner is None or adoption.ANNOTATION_ADOPTED_FROM in annotations
     return SecretState(
         namespace=str(metadata.get("namespace", "")),
         name=str(metadata.get("name", "")),
         uid=str(metadata.get("uid", "")),
         resource_version=str(metadata.get("resourceVersion", "")),
-        owner=(metadata.get("labels") or {}).get(LABEL_CERTIFICATE_NAME),
-        annotations={
-            k: v
-            for k, v in (metadata.get("annotations") or {}).items()
-            if k.startswith("certmint.io/")
-        },
+        owner=owner,
+        annotations={k: v for k, v in annotations.items() if k.startswith("certmint.io/")},
         leaf=leaf,
         key_matches=key_matches,
         bundle_digest=bundle_digest(ca_pem),
+        cert_manager_name=annotations.get(adoption.CERT_MANAGER_CERTIFICATE_NAME),
+        kept_labels=adoption.foreign(labels) if keep else {},
+        kept_annotations=adoption.foreign(annotations) if keep else {},
     )
 
 
@@ -220,11 +232,33 @@ def secret_data(content: SecretContent) -> dict[str, str]:
     return {key: _b64(value) for key, value in data.items()}
 
 
-def secret_body(content: SecretContent, resource_version: str | None = None) -> dict[str, Any]:
-    """The whole Secret object to create, or to replace conditionally."""
+def secret_body(
+    content: SecretContent,
+    resource_version: str | None = None,
+    kept: SecretState | None = None,
+) -> dict[str, Any]:
+    """The whole Secret object to create, or to replace conditionally.
+
+    Args:
+        content: what was issued, and for which Certificate.
+        resource_version: the replaced Secret's, for a conditional replace.
+        kept: the replaced Secret, when it is adopted: its foreign labels and annotations
+            stay (certmint's own keys win).
+
+    Returns:
+        The Secret object.
+    """
     spec = content.spec
-    labels = {**spec.secret_labels, LABEL_CERTIFICATE_NAME: content.certificate_name}
+    adopted = (
+        content.spec.adopt_cert_manager_certificate is not None
+        and kept is not None
+        and (kept.owner is None or adoption.ANNOTATION_ADOPTED_FROM in kept.annotations)
+    )
+    kept_labels = kept.kept_labels if kept and adopted else {}
+    kept_annotations = kept.kept_annotations if kept and adopted else {}
+    labels = {**kept_labels, **spec.secret_labels, LABEL_CERTIFICATE_NAME: content.certificate_name}
     annotations = {
+        **kept_annotations,
         **spec.secret_annotations,
         ANNOTATION_CERTIFICATE_NAME: content.certificate_name,
         ANNOTATION_CERTIFICATE_UID: content.certificate_uid,
@@ -238,6 +272,8 @@ def secret_body(content: SecretContent, resource_version: str | None = None) -> 
     }
     if content.renew_request:
         annotations[ANNOTATION_RENEW_REQUEST] = content.renew_request
+    if adopted:
+        annotations[adoption.ANNOTATION_ADOPTED_FROM] = adoption.ADOPTED_FROM_CERT_MANAGER
     metadata: dict[str, Any] = {
         "name": spec.secret_name,
         "namespace": content.namespace,
