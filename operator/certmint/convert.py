@@ -106,6 +106,7 @@ def convert(
         converted = _CONVERTERS[kind](doc, source, losses, trust_domain, adopt)
         if converted is not None:
             objects.append(converted)
+    _grant_what_is_used(objects)
     return Conversion(tuple(objects), tuple(losses))
 
 
@@ -263,6 +264,61 @@ def _identity(
         else:
             account = match["sa"]
     return others, account
+
+
+def _grant_what_is_used(objects: list[dict[str, Any]]) -> None:
+    """Gives each converted issuer a policy that allows exactly what its converted
+    Certificates ask for: cert-manager's CA issuer allows anything, certmint's policy
+    allows little by default, and a migration must not turn Ready Certificates into
+    PolicyViolations. New Certificates get no more than the migrated ones use.
+    """
+    issuers = {_issuer_identity(obj): obj for obj in objects if obj["kind"] != "Certificate"}
+    for obj in objects:
+        if obj["kind"] != "Certificate":
+            continue
+        ref = obj["spec"]["issuerRef"]
+        scope = obj["metadata"]["namespace"] if ref["kind"] == "Issuer" else ""
+        issuer = issuers.get((ref["kind"], scope, ref["name"]))
+        if issuer is not None:
+            _grant(issuer["spec"].setdefault("policy", {}), obj["spec"])
+
+
+def _issuer_identity(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = obj["metadata"]
+    return obj["kind"], meta.get("namespace", ""), meta["name"]
+
+
+def _grant(policy: dict[str, Any], spec: Mapping[str, Any]) -> None:
+    def add(key: str, values: Iterable[str]) -> None:
+        if values:
+            policy[key] = sorted({*policy.get(key, []), *values})
+
+    common_name = [spec["commonName"]] if spec.get("commonName") else []
+    add("allowedDNSNames", [*spec.get("dnsNames", []), *common_name])
+    add("allowedIPAddresses", [_cidr(ip) for ip in spec.get("ipAddresses", [])])
+    add("allowedURIs", spec.get("uris", []))
+    add("allowedEmailAddresses", spec.get("emailAddresses", []))
+    for key, values in (spec.get("subject") or {}).items():
+        subject = policy.setdefault("allowedSubject", {})
+        subject[key] = sorted({*subject.get(key, []), *values})
+    if spec.get("isCA"):
+        policy["allowCA"] = True
+    duration = spec.get("duration")
+    if duration and _seconds(duration) > max(_seconds(policy.get("maxDuration", "0s")), _WEEK):
+        policy["maxDuration"] = duration
+
+
+def _cidr(address: str) -> str:
+    return f"{address}/128" if ":" in address else f"{address}/32"
+
+
+_WEEK = 168 * 3600.0  # certmint's default maxDuration
+_DURATION_PART = re.compile(r"([0-9.]+)(h|m|s)")
+
+
+def _seconds(text: str) -> float:
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    return sum(float(n) * units[u] for n, u in _DURATION_PART.findall(text))
 
 
 _CONVERTERS = {

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from certmint import convert
+from certmint import convert, model, policy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cert-manager"
 
@@ -26,7 +26,16 @@ def test_a_ca_issuer_and_its_certificate_convert_without_loss() -> None:
             "apiVersion": "certmint.io/v1alpha1",
             "kind": "Issuer",
             "metadata": {"name": "workloads", "namespace": "payments"},
-            "spec": {"trustDomain": "cluster.local", "ca": {"secretName": "workloads-ca"}},
+            "spec": {
+                "trustDomain": "cluster.local",
+                "ca": {"secretName": "workloads-ca"},
+                # Exactly what its migrated Certificates use, so they stay issuable.
+                "policy": {
+                    "allowedDNSNames": ["api.payments.svc", "api.payments.svc.cluster.local"],
+                    "allowedSubject": {"organizations": ["payments"]},
+                    "maxDuration": "2160h",
+                },
+            },
         },
         {
             "apiVersion": "certmint.io/v1alpha1",
@@ -142,3 +151,12 @@ def test_a_list_is_flattened_and_adoption_can_be_left_out() -> None:
         "secretName": "c-tls",
         "issuerRef": {"name": "i", "kind": "Issuer"},
     }
+
+
+def test_the_converted_issuer_policy_allows_the_converted_certificate() -> None:
+    issuer_body, certificate_body = convert.convert(load("ca-migration.yaml")).objects
+    issuer = model.IssuerSpec.from_body(issuer_body)
+    certificate = model.CertificateSpec.from_body(certificate_body)
+
+    assert policy.evaluate(issuer.policy, certificate, namespace="payments") is None
+    assert certificate.adopt_cert_manager_certificate == "api"
