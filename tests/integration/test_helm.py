@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,18 @@ def test_values_reach_the_deployment() -> None:
     assert pod["nodeSelector"] == {"pool": "system"}
     assert pod["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
     assert container["resources"]["limits"]["memory"] == "1Gi"
+
+
+def test_helm_package_carries_the_linked_sources_and_not_the_kustomization(
+    tmp_path: Path,
+) -> None:
+    run(str(BIN / "helm"), "package", str(CHART), "-d", str(tmp_path))
+    with tarfile.open(tmp_path / "certmint-0.1.0.tgz") as archive:
+        names = set(archive.getnames())
+        crd = archive.extractfile("certmint/crds/certificates.yaml")
+        assert crd is not None
+        packaged = crd.read()
+
+    assert packaged == (ROOT / "crds" / "certificates.yaml").read_bytes()
+    assert {"certmint/files/dashboard.json", "certmint/files/prometheusrule.yaml"} <= names
+    assert "certmint/crds/Kustomization" not in names
