@@ -11,7 +11,7 @@ N ?= 1000
 SOAK_N ?= 200
 SOAK_MINUTES ?= 10
 
-.PHONY: help venv deps-upgrade tools prometheus cluster-up cluster-down lint test test-unit test-integration run bench soak clean
+.PHONY: help venv deps-upgrade tools prometheus cluster-up cluster-down lint test test-unit run bench soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
