@@ -4,7 +4,8 @@ Issuers and ClusterIssuers are few and have a life cycle of their own; kopf, the
 operator framework, delivers them to the same callbacks the informer feeds for every other
 kind (`handlers.issuer_events`). kopf resolves its resources by API discovery once, when it
 starts, and a watcher of kopf that fails (a 403 or a 5xx after kopf's own retries) is
-logged and never started again. So `KopfIssuers.run` supervises it:
+logged and never started again (kopf 1.45 then ends altogether). So `KopfIssuers.run`
+supervises it:
 
 1. **Start gate**: kopf is started only once discovery serves ``issuers`` and
    ``clusterissuers`` in ``certmint.io/v1alpha1``. Any failure (no answer, 404 before the
