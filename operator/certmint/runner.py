@@ -259,6 +259,27 @@ async def supervise(tasks: Sequence[asyncio.Task[Any]]) -> int:
     return code
 
 
+def build_elector(api: kube.Kube, options: Options, identity: str) -> leader.LeaderElector:
+    """Leader election on the Lease in the operator namespace, timed from the lease duration.
+
+    Args:
+        api: The client the Lease is read and written with.
+        options: The run's options (operator namespace, lease duration).
+        identity: This replica's holder identity.
+
+    Returns:
+        The elector; its ``run`` is a task of the runtime.
+    """
+    return leader.LeaderElector(
+        api,
+        options.settings.operator_namespace,
+        identity,
+        lease_duration=options.lease_duration,
+        renew_deadline=options.lease_duration * 2 / 3,
+        retry_period=max(options.lease_duration / 7.5, 0.5),
+    )
+
+
 async def run(options: Options) -> int:
     """Runs the operator until SIGINT/SIGTERM.
 
@@ -277,14 +298,7 @@ async def run(options: Options) -> int:
     store = state.Store()
     ctl = controller.Controller(api, store, settings)
     identity = options.identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-    elector = leader.LeaderElector(
-        api,
-        settings.operator_namespace,
-        identity,
-        lease_duration=options.lease_duration,
-        renew_deadline=options.lease_duration * 2 / 3,
-        retry_period=max(options.lease_duration / 7.5, 0.5),
-    )
+    elector = build_elector(api, options, identity)
     health = handlers.WatchHealth()
     connection = informer.Connection(configuration)
     informers = build_informers(ctl, elector, health, connection, options.namespaces)
