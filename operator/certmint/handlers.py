@@ -1,8 +1,9 @@
 """Thin handlers: parse what the watches deliver into the store, queue the keys.
 
-Every kind comes from an `informer.Informer`: Certificates, Secrets and ServiceAccounts
-(the kinds that grow with the cluster) and Issuers and ClusterIssuers. Nothing is
-reconciled before every informer has handed over its initial listing
+Certificates, Secrets and ServiceAccounts (the kinds that grow with the cluster) come
+from an `informer.Informer`; Issuers and ClusterIssuers from kopf
+(`certmint.kopf_issuers`), into the same `issuer_events` callbacks. Nothing is
+reconciled before every source has handed over its initial listing
 (`WatchHealth.wait_synced`): a restart never mistakes a Secret it has not seen yet for a
 missing one. Nothing here writes to the objects it watches: no finalizers, no progress
 annotations.
@@ -25,8 +26,6 @@ CERTIFICATES = informer.Kind(API_PREFIX, "certificates")
 #: Only Secrets certmint issued, filtered by the API server.
 SECRETS = informer.Kind("/api/v1", "secrets", secret_format.LABEL_CERTIFICATE_NAME)
 SERVICE_ACCOUNTS = informer.Kind("/api/v1", "serviceaccounts")
-ISSUERS = informer.Kind(API_PREFIX, "issuers")
-CLUSTER_ISSUERS = informer.Kind(API_PREFIX, "clusterissuers")
 
 log = logging.getLogger("certmint.handlers")
 

@@ -1,4 +1,8 @@
-"""``certmint run``: the informers, the workers, leader election and the metrics server.
+"""``certmint run``: the informers, kopf, the workers, leader election and the metrics server.
+
+Certificates, Secrets and ServiceAccounts come from certmint's informers; Issuers and
+ClusterIssuers from kopf, started behind a discovery gate and restarted when a watcher of
+it fails (`certmint.kopf_issuers`).
 
 Every task runs until a signal; none ends on an API failure (those are retried where they
 happen). Should one end anyway, that is a bug: it is logged, ``/livez`` fails, and the
@@ -27,6 +31,7 @@ from certmint import (
     controller,
     handlers,
     informer,
+    kopf_issuers,
     kube,
     leader,
     metrics,
@@ -89,11 +94,19 @@ async def serve_metrics(
     return runner
 
 
-async def stop_on_signal() -> None:
-    """Returns on SIGTERM or SIGINT; ending the run releases the Lease at once."""
-    received = asyncio.Event()
+def take_signals(received: asyncio.Event) -> None:
+    """Makes SIGTERM and SIGINT set ``received``; called again after each start of kopf.
+
+    Args:
+        received: The event `stop_on_signal` waits for.
+    """
     for number in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(number, received.set)
+
+
+async def stop_on_signal(received: asyncio.Event) -> None:
+    """Returns on SIGTERM or SIGINT; ending the run releases the Lease at once."""
+    take_signals(received)
     await received.wait()
     log.info("stopping: releasing the leadership")
 
@@ -141,14 +154,12 @@ def build_informers(
 ) -> list[informer.Informer]:
     """One informer per kind and namespace (or one cluster-wide), each tracked by ``health``.
 
-    ClusterIssuers are watched only cluster-wide: the namespaced Roles of an operator
-    limited to chosen namespaces cannot list a cluster-scoped kind.
+    The issuer kinds are kopf's (`build_kopf`).
     """
     kinds: list[tuple[informer.Kind, informer.EventHandler]] = [
         (handlers.CERTIFICATES, handlers.certificate_events(ctl, elector.is_leader)),
         (handlers.SECRETS, handlers.secret_events(ctl)),
         (handlers.SERVICE_ACCOUNTS, handlers.service_account_events(ctl)),
-        (handlers.ISSUERS, handlers.issuer_events(ctl, "Issuer")),
     ]
     informers = [
         informer.Informer(
@@ -161,25 +172,55 @@ def build_informers(
         for kind, handle in kinds
         for namespace in namespaces or ("",)
     ]
-    if not namespaces:
-        kind = handlers.CLUSTER_ISSUERS
-        informers.append(
-            informer.Informer(
-                connection,
-                kind,
-                handlers.issuer_events(ctl, "ClusterIssuer"),
-                seen=functools.partial(health.seen, kind.plural),
-            )
-        )
     for each in informers:
         health.track(each.listed)
         health.seen(each.kind.plural)  # a watch that never lists ages from the start
     return informers
 
 
+def build_kopf(
+    ctl: controller.Controller,
+    health: handlers.WatchHealth,
+    connection: informer.Connection,
+    configuration: client.Configuration,
+    options: tuple[Sequence[str], asyncio.Event],
+) -> kopf_issuers.KopfIssuers:
+    """kopf for Issuers and ClusterIssuers, feeding the same handlers, tracked by ``health``.
+
+    Args:
+        ctl: The controller whose store and queues the issuer events feed.
+        health: Tracks kopf's initial listing and the issuer event times.
+        connection: certmint's connection, for kopf's start gate.
+        configuration: The client settings kopf logs in with.
+        options: The namespaces watched (() for all), and the event the signal handler sets.
+
+    Returns:
+        The supervisor; its ``run`` is a task of the runtime. ClusterIssuers are watched
+        only cluster-wide: the Roles of an operator limited to chosen namespaces cannot
+        list a cluster-scoped kind.
+    """
+    namespaces, received = options
+    issuer_handlers = {"issuers": handlers.issuer_events(ctl, "Issuer")}
+    if not namespaces:
+        issuer_handlers["clusterissuers"] = handlers.issuer_events(ctl, "ClusterIssuer")
+    supervisor = kopf_issuers.KopfIssuers(
+        connection,
+        configuration,
+        ctl.store,
+        issuer_handlers,
+        namespaces=namespaces,
+        seen=health.seen,
+        on_started=functools.partial(take_signals, received),
+    )
+    health.track(supervisor.listed)
+    for plural in issuer_handlers:
+        health.seen(plural)
+    return supervisor
+
+
 def facts_of(
     tasks: Sequence[asyncio.Task[Any]],
-    informers: Sequence[informer.Informer],
+    watches: Sequence[informer.Informer | kopf_issuers.KopfIssuers],
     ctl: controller.Controller,
     health: handlers.WatchHealth,
     elector: leader.LeaderElector,
@@ -189,7 +230,7 @@ def facts_of(
     def gather() -> probes.Facts:
         return probes.Facts(
             ended_tasks=tuple(task.get_name() for task in tasks if task.done()),
-            watch_stalls={each.name: each.stalled_for() for each in informers},
+            watch_stalls={each.name: each.stalled_for() for each in watches},
             longest_reconciliations={
                 "certificates": ctl.certificates.longest_running(),
                 "issuers": ctl.issuers.longest_running(),
@@ -218,6 +259,27 @@ async def supervise(tasks: Sequence[asyncio.Task[Any]]) -> int:
     return code
 
 
+def build_elector(api: kube.Kube, options: Options, identity: str) -> leader.LeaderElector:
+    """Leader election on the Lease in the operator namespace, timed from the lease duration.
+
+    Args:
+        api: The client the Lease is read and written with.
+        options: The run's options (operator namespace, lease duration).
+        identity: This replica's holder identity.
+
+    Returns:
+        The elector; its ``run`` is a task of the runtime.
+    """
+    return leader.LeaderElector(
+        api,
+        options.settings.operator_namespace,
+        identity,
+        lease_duration=options.lease_duration,
+        renew_deadline=options.lease_duration * 2 / 3,
+        retry_period=max(options.lease_duration / 7.5, 0.5),
+    )
+
+
 async def run(options: Options) -> int:
     """Runs the operator until SIGINT/SIGTERM.
 
@@ -236,17 +298,12 @@ async def run(options: Options) -> int:
     store = state.Store()
     ctl = controller.Controller(api, store, settings)
     identity = options.identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-    elector = leader.LeaderElector(
-        api,
-        settings.operator_namespace,
-        identity,
-        lease_duration=options.lease_duration,
-        renew_deadline=options.lease_duration * 2 / 3,
-        retry_period=max(options.lease_duration / 7.5, 0.5),
-    )
+    elector = build_elector(api, options, identity)
     health = handlers.WatchHealth()
     connection = informer.Connection(configuration)
     informers = build_informers(ctl, elector, health, connection, options.namespaces)
+    received = asyncio.Event()
+    issuers = build_kopf(ctl, health, connection, configuration, (options.namespaces, received))
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     prometheus_client.REGISTRY.register(
         metrics.StoreCollector(
@@ -259,16 +316,17 @@ async def run(options: Options) -> int:
     metrics.initialize_series(policy.REASONS)
     tasks = [
         *(asyncio.create_task(each.run(), name=f"watch {each.name}") for each in informers),
+        asyncio.create_task(issuers.run(), name="kopf-issuers"),
         asyncio.create_task(run_workers(ctl, elector, health), name="workers"),
         asyncio.create_task(elector.run(), name="leader-election"),
         asyncio.create_task(sweep_on_leadership(ctl, elector, health), name="orphan-sweeper"),
-        asyncio.create_task(stop_on_signal(), name="signals"),
+        asyncio.create_task(stop_on_signal(received), name="signals"),
     ]
     try:
         server = await serve_metrics(
             options.metrics_address,
             options.metrics_port,
-            facts_of(tasks, informers, ctl, health, elector),
+            facts_of(tasks, [*informers, issuers], ctl, health, elector),
         )
     except OSError:
         await _stop(tasks, connection, api)

@@ -18,7 +18,7 @@ from kubernetes import client, config
 
 from tests.faults import harness
 from tests.faults.harness import ROOT, ControlPlane
-from tests.integration.support import wait_until
+from tests.integration.support import OperatorProcess, wait_until
 
 SYSTEM_NAMESPACE = "certmint-system"
 OPERATOR_ACCOUNT = "certmint"
@@ -112,3 +112,31 @@ def namespace(
     custom = client.CustomObjectsApi(kube)
     for plural in ("certificates", "issuers"):
         custom.delete_collection_namespaced_custom_object("certmint.io", "v1alpha1", name, plural)
+
+
+@pytest.fixture
+def start_operator(operator_kubeconfig: Path, tmp_path: Path) -> Iterator[harness.StartOperator]:
+    """Starts ``certmint run -A`` processes as the certmint ServiceAccount; stops them after."""
+    started: list[OperatorProcess] = []
+
+    def start(
+        name: str = "operator",
+        *,
+        wait_healthy: bool = True,
+        lease_duration: float = harness.PRODUCTION_LEASE_S,
+        extra: tuple[str, ...] = (),
+    ) -> OperatorProcess:
+        process = OperatorProcess(
+            operator_kubeconfig,
+            tmp_path,
+            name=name,
+            lease_duration=lease_duration,
+            extra_args=("--log-format=json", *harness.PRODUCTION_RETRY, *extra),
+        )
+        started.append(process)
+        process.start(wait_healthy=wait_healthy)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,12 @@ from tests.integration.support import GROUP, VERSION, OperatorProcess, create, w
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "hack" / "cluster.py"
 APISERVER, ETCD = "kube-apiserver", "etcd"
+#: The production defaults of `certmint run` (the integration tests' OperatorProcess uses
+#: shorter ones), so that the recovery times measured here are those of a real deployment.
+PRODUCTION_RETRY = ("--retry-base=5", "--retry-cap=300")
+PRODUCTION_LEASE_S = 15.0
+#: The ``start_operator`` fixture: starts ``certmint run -A`` as the certmint ServiceAccount.
+StartOperator = Callable[..., OperatorProcess]
 BIN = Path(sys.executable).parent
 #: Foreign objects: certmint must leave them exactly as they are.
 FOREIGN = 3

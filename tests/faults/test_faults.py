@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
-import pytest
 from kubernetes import client
 
 from tests.faults import harness
@@ -25,41 +22,7 @@ BURST = 300
 #: From the end of a fault until every Certificate of the burst must be Ready.
 RECOVERY_LIMIT_S = 120.0
 
-StartOperator = Callable[..., OperatorProcess]
-
-
-#: The production defaults of `certmint run` (the integration tests' OperatorProcess uses
-#: shorter ones), so that the recovery times measured here are those of a real deployment.
-PRODUCTION_RETRY = ("--retry-base=5", "--retry-cap=300")
-PRODUCTION_LEASE_S = 15.0
-
-
-@pytest.fixture
-def start_operator(operator_kubeconfig: Path, tmp_path: Path) -> Iterator[StartOperator]:
-    """Starts ``certmint run -A`` processes as the certmint ServiceAccount; stops them after."""
-    started: list[OperatorProcess] = []
-
-    def start(
-        name: str = "operator",
-        *,
-        wait_healthy: bool = True,
-        lease_duration: float = PRODUCTION_LEASE_S,
-        extra: tuple[str, ...] = (),
-    ) -> OperatorProcess:
-        process = OperatorProcess(
-            operator_kubeconfig,
-            tmp_path,
-            name=name,
-            lease_duration=lease_duration,
-            extra_args=("--log-format=json", *PRODUCTION_RETRY, *extra),
-        )
-        started.append(process)
-        process.start(wait_healthy=wait_healthy)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
+StartOperator = harness.StartOperator
 
 
 def verify(
