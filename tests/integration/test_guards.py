@@ -15,12 +15,10 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from kubernetes import client
 
-from certmint.pki import decode, keys
+from certmint.pki import building, ca, decode, keys
 from tests.integration.support import (
     ca_issuer,
     certificate,
@@ -251,8 +249,7 @@ def test_a_cluster_issuer_publishes_around_foreign_config_maps_and_trust_bundles
 
 
 def _self_signed_pem() -> str:
-    key = keys.generate_private_key(keys.KeySpec(keys.KeyAlgorithm.ECDSA, 256).normalized())
-    return _root_pem(key, datetime.now(UTC) - timedelta(minutes=1))[0].decode()
+    return _root_pem(datetime.now(UTC) - timedelta(minutes=1))[0].decode()
 
 
 # Problem 4: a SecretConflict clears when the foreign Secret goes -----------------------
@@ -279,40 +276,21 @@ def test_a_secret_conflict_clears_within_seconds_of_the_foreign_secret_deletion(
 
 
 # Problem 5: a CA that is not valid yet signs nothing -----------------------------------
-def _root_pem(key: keys.PrivateKey, not_before: datetime) -> tuple[bytes, bytes]:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "future root")])
-    certificate_ = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256() if isinstance(key, ec.EllipticCurvePrivateKey) else None)
+def _root_pem(not_before: datetime) -> tuple[bytes, bytes]:
+    """A 30-day root CA (certificate PEM, key PEM) whose notBefore is exactly ``not_before``."""
+    root = ca.generate_root_ca(
+        "future root",
+        timedelta(days=30),
+        keys.KeySpec(keys.KeyAlgorithm.ECDSA, 256),
+        not_before + building.NOT_BEFORE_BACKDATE,
     )
-    return decode.certificates_to_pem((certificate_,)), keys.private_key_to_pem(key)
+    return decode.certificates_to_pem((root.certificate,)), keys.private_key_to_pem(
+        root.private_key
+    )
 
 
 def _ca_secret(kube: client.ApiClient, namespace: str, not_before: datetime) -> None:
-    key = keys.generate_private_key(keys.KeySpec(keys.KeyAlgorithm.ECDSA, 256).normalized())
-    certificate_pem, key_pem = _root_pem(key, not_before)
+    certificate_pem, key_pem = _root_pem(not_before)
     client.CoreV1Api(kube).create_namespaced_secret(
         namespace,
         client.V1Secret(
