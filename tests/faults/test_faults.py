@@ -164,12 +164,14 @@ def test_an_ha_pair_killed_every_few_seconds_issues_everything_once(
     kube: client.ApiClient, namespace: str, start_operator: StartOperator
 ) -> None:
     foreign = harness.foreign_objects(kube, namespace)
-    harness.issuer(kube, namespace)
     names = harness.burst(kube, namespace, BURST)
     pair = [  # the short Lease of test_ha.py: a killed leader is replaced within 7 s or so
         start_operator(name, lease_duration=6.0, extra=(f"--identity={name}",))
         for name in ("replica-a", "replica-b")
     ]
+    # The issuer last: the leader would otherwise issue the whole burst while the second
+    # replica starts, and the kills would hit nothing.
+    harness.issuer(kube, namespace)
     pending = harness.wait_some_ready(kube, namespace, names)
 
     for round_ in range(KILL_ROUNDS):
