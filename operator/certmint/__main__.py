@@ -1,3 +1,3 @@
-from certmint.cli import main
+from certmint.cli.main import main
 
 raise SystemExit(main())

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from certmint import handlers, informer
+from certmint.k8s import informer
+from certmint.runtime import handlers
 from tests.integration.support import certificate, custom
 
 DEADLINE_S = 30.0

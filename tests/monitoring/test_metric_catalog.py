@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from certmint import handlers, metrics, scheduler, state
+from certmint.core import state
+from certmint.runtime import handlers, metrics, scheduler
 from tests.monitoring import metric_catalog
 
 EXPOSITION_SUFFIX = {"counter": "_total", "gauge": "", "histogram": ""}

@@ -1,10 +1,10 @@
-"""certmint.adoption: the one decision on whether certmint may write an existing Secret."""
+"""certmint.core.adoption: the one decision on whether certmint may write an existing Secret."""
 
 from __future__ import annotations
 
 import pytest
 
-from certmint import adoption
+from certmint.core import adoption
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""certmint.convert on cert-manager v1.21-shaped objects: every mapping and every loss."""
+"""certmint.cli.convert on cert-manager v1.21-shaped objects: every mapping and every loss."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from certmint import convert, model, policy
+from certmint.api import model
+from certmint.cli import convert
+from certmint.core import policy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cert-manager"
 

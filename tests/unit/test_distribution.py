@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from certmint import distribution
+from certmint.core import distribution
 
 OURS = {
     "certmint.io/trust-issuer-kind": "ClusterIssuer",

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from certmint import controller, handlers, kube, secret_format, state
+from certmint.core import secret_format, state
+from certmint.k8s import kube
+from certmint.runtime import controller, handlers
 from tests.unit.test_informer import DEADLINE_S
 
 NAMESPACE = "shop"

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from kubernetes import client
 
-from certmint import informer
+from certmint.k8s import informer
 
 SECRETS = informer.Kind("/api/v1", "secrets", "certmint.io/certificate-name")
 DEADLINE_S = 10.0

@@ -16,7 +16,9 @@ from typing import Any, cast
 import pytest
 from kubernetes import client
 
-from certmint import informer, kopf_issuers, state
+from certmint.core import state
+from certmint.k8s import informer
+from certmint.runtime import kopf_issuers
 
 DEADLINE_S = 10.0
 

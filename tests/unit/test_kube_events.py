@@ -8,7 +8,7 @@ from typing import Any
 
 from kubernetes import client
 
-from certmint import kube
+from certmint.k8s import kube
 
 INVOLVED = {
     "apiVersion": "certmint.io/v1alpha1",

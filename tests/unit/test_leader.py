@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 from kubernetes import client
 
-from certmint import kube, leader
+from certmint.k8s import kube, leader
 from tests.unit.test_informer import DEADLINE_S, wait_until
 
 

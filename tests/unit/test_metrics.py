@@ -15,9 +15,11 @@ import prometheus_client
 import pytest
 from prometheus_client.registry import CollectorRegistry
 
-from certmint import handlers, metrics, model, probes, runner, state
+from certmint.api import model
+from certmint.core import state
 from certmint.pki import ca as pki_ca
 from certmint.pki import keys
+from certmint.runtime import handlers, metrics, probes, runner
 
 #: (metric name, sorted label pairs) -> value: one scrape, comparable as a whole.
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from certmint import model
+from certmint.api import model
 
 ABSENT = object()
 

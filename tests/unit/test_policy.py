@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from certmint import model, policy
+from certmint.api import model
+from certmint.core import policy
 
 ISSUER = 'ClusterIssuer "workloads"'
 WEB = 'namespace "web"'

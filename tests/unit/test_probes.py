@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from certmint import probes
+from certmint.runtime import probes
 
 HEALTHY = probes.Facts(
     ended_tasks=(),

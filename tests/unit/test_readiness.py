@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from certmint import issuance, model, readiness, secret_format, state
+from certmint.api import model
+from certmint.core import issuance, readiness, secret_format, state
 from certmint.pki import building, decode, issuing, keys, renewal
 from certmint.pki import ca as pki_ca
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from certmint import scheduler
+from certmint.runtime import scheduler
 
 DEADLINE = 5.0  # seconds; a test fails instead of hanging
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from certmint import issuance, secret_format
+from certmint.core import issuance, secret_format
 from certmint.pki import decode, issuing, keys
 from tests.unit.test_readiness import CA, ECDSA, NAME, NAMESPACE, T0, certificate_spec, issuer_spec
 

@@ -12,7 +12,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from certmint import cli, inspect_cmd
+from certmint.cli import inspect_cmd
+from certmint.cli import main as cli
 from certmint.pki import building, claims, decode, extensions, formats, issuing, keys
 
 from .support import IDENTITY, NOW, Pki

@@ -13,8 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from certmint import authority, controller, convert_cmd, kube, logs, secret_format, status
+from certmint.cli import convert_cmd
+from certmint.core import secret_format, status
+from certmint.k8s import kube
 from certmint.pki import claims, errors, extensions
+from certmint.runtime import authority, controller, logs
 
 
 def _object_ref(text: str) -> tuple[str, str]:
@@ -112,7 +115,7 @@ def _api(args: argparse.Namespace) -> kube.Kube:
 
 def command_run(args: argparse.Namespace) -> int:
     # Imported here: inspect, status and renew start faster without aiohttp and the runtime.
-    from certmint import runner  # noqa: PLC0415
+    from certmint.runtime import runner  # noqa: PLC0415
 
     logs.configure(args.log_format, args.verbose)
     settings = controller.Settings(
@@ -138,7 +141,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_inspect(args: argparse.Namespace) -> int:
-    from certmint import inspect_cmd  # noqa: PLC0415 -- only this command needs it
+    from certmint.cli import inspect_cmd  # noqa: PLC0415 -- only this command needs it
 
     now = datetime.now(UTC)
     if args.secret:

@@ -15,7 +15,8 @@ from typing import Any
 
 from cryptography import x509
 
-from certmint import model, secret_format
+from certmint.api import model
+from certmint.core import secret_format
 from certmint.pki import ca as pki_ca
 
 #: (namespace, name) of a namespaced object.

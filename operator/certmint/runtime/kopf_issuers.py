@@ -36,7 +36,8 @@ from typing import Any
 import kopf
 from kubernetes import client
 
-from certmint import informer, kube, state
+from certmint.core import state
+from certmint.k8s import informer, kube
 
 GROUP, VERSION = "certmint.io", "v1alpha1"
 API_PREFIX = f"/apis/{GROUP}/{VERSION}"

@@ -15,7 +15,7 @@ from typing import Literal
 
 from cryptography import x509
 
-from certmint import adoption, policy, secret_format, state
+from certmint.core import adoption, policy, secret_format, state
 from certmint.pki import building, decode, renewal
 
 Action = Literal["issue", "block", "ready", "update-bundle"]

@@ -2,7 +2,7 @@
 
 Certificates, Secrets and ServiceAccounts come from certmint's informers; Issuers and
 ClusterIssuers from kopf, started behind a discovery gate and restarted when a watcher of
-it fails (`certmint.kopf_issuers`).
+it fails (`certmint.runtime.kopf_issuers`).
 
 Every task runs until a signal; none ends on an API failure (those are retried where they
 happen). Should one end anyway, that is a bug: it is logged, ``/livez`` fails, and the
@@ -27,18 +27,9 @@ import prometheus_client
 from aiohttp import web
 from kubernetes import client
 
-from certmint import (
-    controller,
-    handlers,
-    informer,
-    kopf_issuers,
-    kube,
-    leader,
-    metrics,
-    policy,
-    probes,
-    state,
-)
+from certmint.core import policy, state
+from certmint.k8s import informer, kube, leader
+from certmint.runtime import controller, handlers, kopf_issuers, metrics, probes
 
 log = logging.getLogger("certmint.run")
 
@@ -63,7 +54,7 @@ async def serve_metrics(
 
     ``/metrics?name[]=a&name[]=b`` exposes only those metrics, as prometheus_client's own
     servers do: at 10,000 Certificates the whole page is 50,000 lines. A probe answers 200
-    with ``ok``, or 503 with one reason per line (see `certmint.probes`).
+    with ``ok``, or 503 with one reason per line (see `certmint.runtime.probes`).
     """
 
     async def metrics_page(request: web.Request) -> web.Response:

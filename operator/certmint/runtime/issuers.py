@@ -11,23 +11,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from certmint import (
-    distribution,
-    kube,
-    metrics,
-    rotation,
-    scheduler,
-    secret_format,
-    state,
-    status,
-)
-from certmint.authority import Authority, Outcome
+from certmint.core import distribution, rotation, secret_format, state, status
+from certmint.k8s import kube
 from certmint.pki import renewal
+from certmint.runtime import metrics, scheduler
+from certmint.runtime.authority import Authority, Outcome
 
 if TYPE_CHECKING:
-    from certmint.controller import Settings
+    from certmint.runtime.controller import Settings
 
-log = logging.getLogger("certmint.controller")
+log = logging.getLogger("certmint.runtime.controller")
 
 #: A trust ConfigMap certmint wrote: (name, bundle digest, uid).
 Published = tuple[str, str, str]

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from certmint import kube
+from certmint.k8s import kube
 
-log = logging.getLogger("certmint.leader")
+log = logging.getLogger("certmint.k8s.leader")
 
 
 def _micro_time(moment: datetime) -> str:

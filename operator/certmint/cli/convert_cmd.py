@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from certmint import convert
+from certmint.cli import convert
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -23,11 +23,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from certmint import kube, model, rotation, state, status
+from certmint.api import model
+from certmint.core import rotation, state, status
+from certmint.k8s import kube
 from certmint.pki import ca as pki_ca
 from certmint.pki import decode, errors, keys
 
-log = logging.getLogger("certmint.authority")
+log = logging.getLogger("certmint.runtime.authority")
 
 ANNOTATION_GENERATED_FOR = "certmint.io/generated-for"
 ANNOTATION_PREPARED_AT = "certmint.io/prepared-at"

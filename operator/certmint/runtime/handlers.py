@@ -2,7 +2,7 @@
 
 Certificates, Secrets and ServiceAccounts (the kinds that grow with the cluster) come
 from an `informer.Informer`; Issuers and ClusterIssuers from kopf
-(`certmint.kopf_issuers`), into the same `issuer_events` callbacks. Nothing is
+(`certmint.runtime.kopf_issuers`), into the same `issuer_events` callbacks. Nothing is
 reconciled before every source has handed over its initial listing
 (`WatchHealth.wait_synced`): a restart never mistakes a Secret it has not seen yet for a
 missing one. Nothing here writes to the objects it watches: no finalizers, no progress
@@ -17,8 +17,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from certmint import authority, informer, model, secret_format, state
-from certmint import controller as controller_module
+from certmint.api import model
+from certmint.core import secret_format, state
+from certmint.k8s import informer
+from certmint.runtime import authority
+from certmint.runtime import controller as controller_module
 
 GROUP, VERSION = "certmint.io", "v1alpha1"
 API_PREFIX = f"/apis/{GROUP}/{VERSION}"
@@ -27,7 +30,7 @@ CERTIFICATES = informer.Kind(API_PREFIX, "certificates")
 SECRETS = informer.Kind("/api/v1", "secrets", secret_format.LABEL_CERTIFICATE_NAME)
 SERVICE_ACCOUNTS = informer.Kind("/api/v1", "serviceaccounts")
 
-log = logging.getLogger("certmint.handlers")
+log = logging.getLogger("certmint.runtime.handlers")
 
 
 class WatchHealth:

@@ -17,7 +17,8 @@ from typing import Any
 
 from kubernetes import client, config
 
-from certmint import cli, kube
+from certmint.cli import main as cli
+from certmint.k8s import kube
 
 USAGE = """usage: kubectl certmint COMMAND [ARGS] [-n NS | -A] [--context C] [--kubeconfig F]
 

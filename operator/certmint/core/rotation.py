@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from cryptography import x509
 
-from certmint import status
+from certmint.core import status
 from certmint.pki import decode, errors
 
 Role = Literal["previous", "current", "next"]

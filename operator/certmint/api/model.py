@@ -7,7 +7,7 @@ any missing field, wrong type or contradiction becomes one `SpecError` naming th
 field path (``spec.claims.role[0]``), which the operator reports as ``InvalidSpec``.
 
 This module also owns the pattern language issuer policies are written in (see
-`compile_glob` and docs/policy.md); `certmint.policy` applies it.
+`compile_glob` and docs/policy.md); `certmint.core.policy` applies it.
 """
 
 from __future__ import annotations

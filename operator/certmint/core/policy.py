@@ -4,7 +4,7 @@
 its `Denial` says why and what to change. The reason becomes the label of
 ``certmint_policy_denials_total`` and the prefix of the ``PolicyViolation`` condition
 message. The pattern language (globs with ``{namespace}`` and ``{serviceAccount}``)
-lives in `certmint.model`; docs/policy.md explains it to users.
+lives in `certmint.api.model`; docs/policy.md explains it to users.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Final
 
-from certmint import model
+from certmint.api import model
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,10 +14,11 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from certmint import status
+from certmint.core import status
 
 if TYPE_CHECKING:
-    from certmint import handlers, scheduler, state
+    from certmint.core import state
+    from certmint.runtime import handlers, scheduler
 
 ISSUANCE_TOTAL = Counter(
     "certmint_issuance",

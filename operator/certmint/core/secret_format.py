@@ -20,7 +20,8 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certmint import adoption, model
+from certmint.api import model
+from certmint.core import adoption
 from certmint.pki import decode, errors, formats, issuing, keys
 
 LABEL_CERTIFICATE_NAME: Final = "certmint.io/certificate-name"
@@ -71,7 +72,7 @@ class SecretState:
         bundle_digest: Digest of ``ca.crt`` (see `bundle_digest`).
         cert_manager_name: Its ``cert-manager.io/certificate-name`` annotation, if any.
         kept_labels: Labels no issuer owns, kept on each write; only for a Secret that
-            certmint does not own yet or adopted (see `certmint.adoption`), else empty.
+            certmint does not own yet or adopted (see `certmint.core.adoption`), else empty.
         kept_annotations: The same for annotations.
     """
 

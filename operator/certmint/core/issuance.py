@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from cryptography import x509
 
-from certmint import model
+from certmint.api import model
 from certmint.pki import claims, extensions, issuing, keys, spiffe
 
 

@@ -18,24 +18,14 @@ from typing import Any
 
 from cryptography import x509
 
-from certmint import (
-    authority,
-    issuance,
-    issuers,
-    kube,
-    metrics,
-    model,
-    policy,
-    readiness,
-    scheduler,
-    secret_format,
-    state,
-    status,
-)
+from certmint.api import model
+from certmint.core import issuance, policy, readiness, secret_format, state, status
+from certmint.k8s import kube
 from certmint.pki import ca as pki_ca
 from certmint.pki import claims, decode, errors, issuing, keys, renewal
+from certmint.runtime import authority, issuers, metrics, scheduler
 
-log = logging.getLogger("certmint.controller")
+log = logging.getLogger("certmint.runtime.controller")
 
 #: Issuers reconciled concurrently (a new leader re-reads every CA before it issues).
 ISSUER_WORKERS = 4

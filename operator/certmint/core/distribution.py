@@ -23,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from jwcrypto import jwk
 
-from certmint import model
+from certmint.api import model
 
 LABEL_ISSUER_KIND: Final = "certmint.io/trust-issuer-kind"
 LABEL_ISSUER_NAME: Final = "certmint.io/trust-issuer-name"
