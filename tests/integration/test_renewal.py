@@ -53,12 +53,12 @@ PUNCTUAL = 3 * SECOND
 #: from the certificate) and to the Secret write (milliseconds, from the operator's log).
 PUNCTUALITY: list[tuple[float, float | None]] = []
 ISSUED_LINE = re.compile(
-    r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO +certmint\.controller: "
+    r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO +certmint\.[\w.]+: "
     r"issued serial \w+ \(revision (?P<revision>\d+)\).* "
     r"\[namespace=(?P<namespace>\S+) certificate=(?P<name>\S+) "
 )
 FAILED_LINE = re.compile(
-    r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) WARNING certmint\.controller: "
+    r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) WARNING certmint\.[\w.]+: "
     r"issuance attempt (?P<attempt>\d+) failed: .* "
     r"\[namespace=(?P<namespace>\S+) certificate=(?P<name>\S+) "
 )
