@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from certmint.api import model
-from certmint.core import ca_secret, rotation, rotation_plan
+from certmint.core import ca_secret, rotation, rotation_actions, rotation_plan
 from certmint.pki import ca as pki_ca
 from certmint.pki import decode, keys
 
@@ -129,10 +129,10 @@ def summary(decided: rotation_plan.Plan) -> dict[str, Any]:
     }
 
 
-def _action(action: rotation_plan.Action) -> str:
-    if isinstance(action, rotation_plan.CreateCA):  # and PrepareNext
+def _action(action: rotation_actions.Action) -> str:
+    if isinstance(action, rotation_actions.CreateCA):  # and PrepareNext
         return f"{type(action).__name__} {action.secret_name}"
-    if isinstance(action, rotation_plan.ActivateNext):
+    if isinstance(action, rotation_actions.ActivateNext):
         assert action.next.ca is not None
         return f"ActivateNext {names([action.next.ca.root])[0]} over {action.main.name}"
     return f"{type(action).__name__} {action.secret.name}"
@@ -384,14 +384,14 @@ def test_plan(read: tuple[rotation_plan.State, datetime], expected: dict[str, An
     assert summary(rotation_plan.plan(*read)) == expected
 
 
-def only(decided: rotation_plan.Plan) -> rotation_plan.Action:
+def only(decided: rotation_plan.Plan) -> rotation_actions.Action:
     [action] = decided.actions
     return action
 
 
 def test_a_scheduled_rotation_activates_when_a_sixth_remains_and_a_leaf_after_prepare() -> None:
     prepare = only(rotation_plan.plan(*given(HALF_OF_A, body(SECRET, A))))
-    assert isinstance(prepare, rotation_plan.PrepareNext)
+    assert isinstance(prepare, rotation_actions.PrepareNext)
 
     sixth_remains = A.not_after - (A.not_after - A.not_before) * 17 / 100
     assert prepare.activate_after == sixth_remains
@@ -403,13 +403,13 @@ def test_a_scheduled_rotation_activates_when_a_sixth_remains_and_a_leaf_after_pr
 def test_a_scheduled_rotation_never_activates_sooner_than_a_leaf_after_prepare() -> None:
     late = A.not_after - (A.not_after - A.not_before) * 10 / 100  # missed, e.g. operator down
     prepare = only(rotation_plan.plan(*given(late, body(SECRET, A))))
-    assert isinstance(prepare, rotation_plan.PrepareNext)
+    assert isinstance(prepare, rotation_actions.PrepareNext)
     assert prepare.activate_after == late + LONGEST_LEAF
 
 
 def test_rotate_ca_activates_one_leaf_lifetime_after_prepare_and_records_the_request() -> None:
     prepare = only(rotation_plan.plan(*given(T0, body(SECRET, A), request=REQUEST)))
-    assert isinstance(prepare, rotation_plan.PrepareNext)
+    assert isinstance(prepare, rotation_actions.PrepareNext)
     assert prepare.activate_after == T0 + LONGEST_LEAF
     assert dict(prepare.annotations) == scheduled(
         T0,
@@ -428,14 +428,14 @@ def test_rotate_ca_activates_one_leaf_lifetime_after_prepare_and_records_the_req
 def test_an_expired_ca_gets_a_next_ca_that_activates_at_once() -> None:
     now = T0 + 101 * DAY
     prepare = only(rotation_plan.plan(*given(now, body(SECRET, A))))
-    assert isinstance(prepare, rotation_plan.PrepareNext)
+    assert isinstance(prepare, rotation_actions.PrepareNext)
     assert prepare.activate_after == now
 
 
 def test_a_missing_ca_is_created_with_the_ownership_mark_and_announced() -> None:
     create = only(rotation_plan.plan(*given(T0, None)))
-    assert type(create) is rotation_plan.CreateCA
-    assert create == rotation_plan.CreateCA(
+    assert type(create) is rotation_actions.CreateCA
+    assert create == rotation_actions.CreateCA(
         SECRET, GENERATE, {ca_secret.ANNOTATION_GENERATED_FOR: OWNER}
     )
     assert create.announce(NAMESPACE, A) == (
@@ -462,7 +462,7 @@ def test_an_activation_promotes_the_next_ca_and_marks_the_request_satisfied(
 
     activate = only(rotation_plan.plan(*read))
 
-    assert isinstance(activate, rotation_plan.ActivateNext)
+    assert isinstance(activate, rotation_actions.ActivateNext)
     assert (activate.main.name, activate.next.name, activate.previous_name) == (
         SECRET,
         NEXT,
@@ -572,15 +572,15 @@ class Simulation:
             roles.setdefault(entry.role, []).append(name)
         return roles
 
-    def _perform(self, action: rotation_plan.Action, now: datetime) -> None:
-        if isinstance(action, rotation_plan.CreateCA):
+    def _perform(self, action: rotation_actions.Action, now: datetime) -> None:
+        if isinstance(action, rotation_actions.CreateCA):
             assert action.secret_name not in self.secrets, "a CA Secret is never overwritten"
             self.generated += 1
             ca = root(f"CA{self.generated}", now, action.generate.duration.days)
             annotations = dict(action.annotations)
             self.secrets[action.secret_name] = body(action.secret_name, ca, annotations)
             self.events.append(action.announce(NAMESPACE, ca)[1])
-        elif isinstance(action, rotation_plan.ActivateNext):
+        elif isinstance(action, rotation_actions.ActivateNext):
             self.secrets[PREVIOUS] = {
                 "metadata": {"name": PREVIOUS, "annotations": dict(action.main.annotations)},
                 "data": dict(action.main.data),

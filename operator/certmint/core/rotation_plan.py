@@ -24,16 +24,14 @@ generated CA moves through these steps, the first that applies winning:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from certmint.api import model
-from certmint.core import ca_secret, rotation, state, status
+from certmint.core import ca_secret, rotation, rotation_actions, state, status
 from certmint.pki import ca as pki_ca
-from certmint.pki import decode, keys
+from certmint.pki import decode
 
-Event = tuple[str, str, str]  # type, reason, message
 #: Problems of a generated current CA that a new CA cures: nothing valid chains to it.
 RECOVERABLE = frozenset({"CAExpired", "CANotYetValid"})
 
@@ -81,70 +79,6 @@ class State:
 
 
 @dataclasses.dataclass(frozen=True)
-class CreateCA:
-    """Generate a root CA into a Secret that does not exist (never overwrites one)."""
-
-    secret_name: str
-    generate: model.GenerateSpec
-    annotations: Mapping[str, str]
-
-    def announce(self, namespace: str, ca: pki_ca.CertificateAuthority) -> Event:
-        return (
-            "Normal",
-            "CAGenerated",
-            f'generated root CA "{self.generate.common_name}" '
-            f"({ca.fingerprint_sha256[:16]}) into Secret {namespace}/{self.secret_name}",
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class PrepareNext(CreateCA):
-    """Generate the next CA into ``<secretName>-next``: its root joins the bundle."""
-
-    activate_after: datetime = dataclasses.field(kw_only=True)
-    why: str = dataclasses.field(kw_only=True)
-
-    def announce(self, namespace: str, ca: pki_ca.CertificateAuthority) -> Event:
-        return (
-            "Normal",
-            "CARotationPrepared",
-            f"published the next root ({ca.fingerprint_sha256[:16]}) in the trust bundle; "
-            f"signing switches to it after {status.timestamp(self.activate_after)} ({self.why})",
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class ActivateNext:
-    """Sign with the next CA: copy the current one into ``previous_name`` (its key stays
-    until its root leaves the bundle), promote ``next`` into ``main`` with
-    ``annotations``, delete ``next``. Each write is idempotent."""
-
-    main: ca_secret.CASecret
-    next: ca_secret.CASecret
-    previous: ca_secret.CASecret | None
-    previous_name: str
-    annotations: Mapping[str, str]
-
-
-@dataclasses.dataclass(frozen=True)
-class DiscardNext:
-    """Delete a generated ``<secretName>-next`` that is left over or unusable."""
-
-    secret: ca_secret.CASecret
-    why: str
-
-
-@dataclasses.dataclass(frozen=True)
-class RetirePrevious:
-    """Delete ``<secretName>-previous``: the last root whose key it kept left the bundle."""
-
-    secret: ca_secret.CASecret
-
-
-Action = CreateCA | ActivateNext | DiscardNext | RetirePrevious
-
-
-@dataclasses.dataclass(frozen=True)
 class Plan:
     """What to write, and what the issuer is once nothing more is to be written.
 
@@ -156,21 +90,21 @@ class Plan:
         events: Events about what was observed (not about ``actions``: those announce
             themselves once performed).
         refused: The rotate request this plan refused (to remember, not to refuse again).
-        warnings: Log lines for what blocks a rotation without being an Event.
+        warnings: Log lines for what blocks a rotation without being an rotation_actions.Event.
     """
 
     runtime: state.IssuerRuntime
-    actions: tuple[Action, ...] = ()
+    actions: tuple[rotation_actions.Action, ...] = ()
     roots: tuple[rotation.Root, ...] = ()
     rotation: dict[str, Any] | None = None
-    events: tuple[Event, ...] = ()
+    events: tuple[rotation_actions.Event, ...] = ()
     refused: str = ""
     warnings: tuple[str, ...] = ()
 
-    def then(self, *actions: Action) -> Plan:
+    def then(self, *actions: rotation_actions.Action) -> Plan:
         return dataclasses.replace(self, actions=(*self.actions, *actions))
 
-    def noting(self, *events: Event) -> Plan:
+    def noting(self, *events: rotation_actions.Event) -> Plan:
         return dataclasses.replace(self, events=(*self.events, *events))
 
 
@@ -194,7 +128,7 @@ def plan(given: State, now: datetime) -> Plan:
         if generate is None:
             return missing
         mark = {ca_secret.ANNOTATION_GENERATED_FOR: given.owner}
-        return missing.then(CreateCA(given.secret_name, generate, mark))
+        return missing.then(rotation_actions.CreateCA(given.secret_name, generate, mark))
     if generate is None:
         return _settled(given, main, now)
     if not main.generated:
@@ -212,7 +146,7 @@ def _rotate(
         warning = f"not rotating: {given.not_generated(upcoming.name)}"
         return dataclasses.replace(_settled(given, main, now), warnings=(warning,))
     if upcoming is not None and (discard := _discard_reason(main, upcoming)):
-        return _settled(given, main, now).then(DiscardNext(upcoming, discard))
+        return _settled(given, main, now).then(rotation_actions.DiscardNext(upcoming, discard))
     if main.ca is None:
         return _recover(given, main, generate, now)
     requested = _requested(given, main)
@@ -264,7 +198,9 @@ def _recover(
         annotations = _schedule_annotations(given, now, now, requested=False)
         next_name = given.secret_name + ca_secret.NEXT_SUFFIX
         return unusable.then(
-            PrepareNext(next_name, generate, annotations, activate_after=now, why=why)
+            rotation_actions.PrepareNext(
+                next_name, generate, annotations, activate_after=now, why=why
+            )
         )
     return _activate(given, main, given.next, unusable)
 
@@ -282,7 +218,7 @@ def _prepare(
     now: datetime,
     *,
     requested: bool,
-) -> PrepareNext:
+) -> rotation_actions.PrepareNext:
     activate_after = rotation.activate_time(
         current.root,
         now,
@@ -290,7 +226,7 @@ def _prepare(
         generate.activate_before_percentage,
         requested=requested,
     )
-    return PrepareNext(
+    return rotation_actions.PrepareNext(
         given.secret_name + ca_secret.NEXT_SUFFIX,
         generate,
         _schedule_annotations(given, now, activate_after, requested=requested),
@@ -366,7 +302,9 @@ def _activate(
         ca_secret.ANNOTATION_DISTRUSTS_OLDER: "true" if requested and given.emergency else "false",
     }
     previous_name = given.secret_name + ca_secret.PREVIOUS_SUFFIX
-    return settled.then(ActivateNext(main, upcoming, kept, previous_name, annotations))
+    return settled.then(
+        rotation_actions.ActivateNext(main, upcoming, kept, previous_name, annotations)
+    )
 
 
 def _retire_previous_key(given: State, main: ca_secret.CASecret, settled: Plan) -> Plan:
@@ -383,7 +321,7 @@ def _retire_previous_key(given: State, main: ca_secret.CASecret, settled: Plan) 
         or not settled.runtime.ready
     ):
         return settled
-    return settled.then(RetirePrevious(kept))
+    return settled.then(rotation_actions.RetirePrevious(kept))
 
 
 def _refuse(given: State, settled: Plan) -> Plan:
@@ -435,7 +373,7 @@ def _previous_roots(
     main: ca_secret.CASecret,
     current: pki_ca.CertificateAuthority,
     now: datetime,
-) -> tuple[list[rotation.Root], tuple[Event, ...]]:
+) -> tuple[list[rotation.Root], tuple[rotation_actions.Event, ...]]:
     """The previous roots still trusted, and the Event when the current root just changed.
 
     A current root that differs from the status's was replaced, by an activation or by
@@ -455,7 +393,9 @@ def _previous_roots(
     return [*live, *kept], (_rotated_event(current, until if kept else None),)
 
 
-def _rotated_event(current: pki_ca.CertificateAuthority, until: datetime | None) -> Event:
+def _rotated_event(
+    current: pki_ca.CertificateAuthority, until: datetime | None
+) -> rotation_actions.Event:
     kept = (
         f"the previous root stays trusted until {status.timestamp(until)}"
         if until is not None
@@ -469,7 +409,7 @@ def _rotated_event(current: pki_ca.CertificateAuthority, until: datetime | None)
     )
 
 
-def _emergency_event(current: pki_ca.CertificateAuthority) -> Event:
+def _emergency_event(current: pki_ca.CertificateAuthority) -> rotation_actions.Event:
     return (
         "Warning",
         "CARotatedEmergency",
@@ -481,15 +421,3 @@ def _emergency_event(current: pki_ca.CertificateAuthority) -> Event:
 
 def _not_ready(reason: str, message: str) -> Plan:
     return Plan(state.IssuerRuntime(False, reason, message))
-
-
-def new_ca(generate: model.GenerateSpec, now: datetime) -> pki_ca.CertificateAuthority:
-    """A fresh root CA as ``generate`` describes it (a new key each call)."""
-    return pki_ca.generate_root_ca(
-        generate.common_name,
-        generate.duration,
-        keys.KeySpec(
-            keys.KeyAlgorithm(generate.private_key.algorithm), generate.private_key.size
-        ).normalized(),
-        now,
-    )

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from certmint.core import ca_secret, rotation, rotation_plan, state
+from certmint.core import ca_secret, rotation, rotation_actions, rotation_plan, state
 from certmint.k8s import kube
 from certmint.pki import ca as pki_ca
 from certmint.pki import decode, keys
@@ -30,7 +30,7 @@ ANNOTATION_GENERATED_FOR = ca_secret.ANNOTATION_GENERATED_FOR
 ANNOTATION_ROTATE_REQUEST = ca_secret.ANNOTATION_ROTATE_REQUEST
 ANNOTATION_ROTATE_EMERGENCY = ca_secret.ANNOTATION_ROTATE_EMERGENCY
 
-Event = rotation_plan.Event
+Event = rotation_actions.Event
 #: Passes of read, plan, write in one reconcile. The longest chain is create the CA,
 #: prepare the next one, activate it (both at once when the CA expired or an emergency
 #: was requested), retire a previous key: a plan still asking for writes after this
@@ -142,7 +142,7 @@ class Authority:
         )
 
     async def _perform(
-        self, namespace: str, actions: tuple[rotation_plan.Action, ...], now: datetime
+        self, namespace: str, actions: tuple[rotation_actions.Action, ...], now: datetime
     ) -> list[Event]:
         """Performs a plan's writes in order; returns the Events they announce.
 
@@ -158,23 +158,23 @@ class Authority:
         return events
 
     async def _write(
-        self, namespace: str, action: rotation_plan.Action, now: datetime
+        self, namespace: str, action: rotation_actions.Action, now: datetime
     ) -> list[Event]:
-        if isinstance(action, rotation_plan.CreateCA):  # PrepareNext too
-            authority = rotation_plan.new_ca(action.generate, now)
+        if isinstance(action, rotation_actions.CreateCA):  # PrepareNext too
+            authority = rotation_actions.new_ca(action.generate, now)
             body = _tls_body(namespace, action.secret_name, _ca_data(authority), action.annotations)
             await self.api.create_secret(namespace, body)
             return [action.announce(namespace, authority)]
-        if isinstance(action, rotation_plan.ActivateNext):
+        if isinstance(action, rotation_actions.ActivateNext):
             await self._activate(namespace, action)
-        elif isinstance(action, rotation_plan.DiscardNext):
+        elif isinstance(action, rotation_actions.DiscardNext):
             log.info("deleting %s/%s: %s", namespace, action.secret.name, action.why)
             await self.api.delete_secret(namespace, action.secret.name, uid=action.secret.uid)
         else:
             await self.api.delete_secret(namespace, action.secret.name, uid=action.secret.uid)
         return []
 
-    async def _activate(self, namespace: str, action: rotation_plan.ActivateNext) -> None:
+    async def _activate(self, namespace: str, action: rotation_actions.ActivateNext) -> None:
         """Keeps the current CA in ``S-previous``, promotes ``S-next``, deletes it."""
         current, upcoming = action.main, action.next
         kept = _tls_body(namespace, action.previous_name, current.data, current.annotations)
