@@ -74,7 +74,7 @@ run: tools ## Run the operator against $$KUBECONFIG, or a local control plane st
 
 bench: tools ## The scale benchmark (N certificates, default 1000); writes bench/results.json
 	@$(MAKE) --no-print-directory cluster-up
-	$(BIN)/python bench/run.py --n $(N) --kubeconfig "$${CERTMINT_LOCAL_DIR:-$(CURDIR)/.local}/kubeconfig" $(BENCH_ARGS)
+	$(BIN)/python -m bench.run --n $(N) --kubeconfig "$${CERTMINT_LOCAL_DIR:-$(CURDIR)/.local}/kubeconfig" $(BENCH_ARGS)
 
 soak: tools ## Renew SOAK_N Certificates (default 200) at the 1 m minimum lifetime for SOAK_MINUTES (10); not in `make test`
 	@$(MAKE) --no-print-directory cluster-up

@@ -10,7 +10,7 @@ Certificate name it reads on stdin it does only what cannot be avoided:
 3. merge-patch the Certificate's status to Ready.
 
 No watch, no cache, no policy, no Events, no retries: two API writes per certificate.
-The benchmark (``bench/run.py``) waits for the line ``ready`` on stdout, pipes in each
+The benchmark (``bench/phases.py``) waits for the line ``ready`` on stdout, pipes in each
 name as soon as its Certificate has been created, as the operator would see it arrive,
 and reads one JSON document from stdout at the end: when each name was done, and the
 failures.

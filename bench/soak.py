@@ -32,8 +32,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import run
+from bench import cluster, machine, workload
 from cryptography import x509
+from harness.control_plane import ControlPlane
+from harness.operator_process import OperatorProcess
+from harness.polling import wait_until
 
 RESULTS = Path(__file__).with_name("soak-results.json")
 ISSUANCE_METRIC = "certmint_issuance_total"
@@ -75,7 +78,7 @@ def expired_while_ready(
     """
     findings: list[str] = []
     for body in certificates:
-        if not run.is_ready(body):
+        if not cluster.is_ready(body):
             continue
         name = body["metadata"]["name"]
         status_end = parse_time((body.get("status") or {}).get("notAfter"))
@@ -87,47 +90,46 @@ def expired_while_ready(
     return findings
 
 
-def issuance_counts(operator: run.Operator) -> dict[str, float]:
+def issuance_counts(operator: OperatorProcess) -> dict[str, float]:
     """``certmint_issuance_total`` summed by result (success, failure, denied)."""
     counts: dict[str, float] = {}
-    for sample, value in operator.metrics(ISSUANCE_METRIC).items():
+    for sample, value in operator.metric_values(ISSUANCE_METRIC).items():
         result = sample.split('result="', 1)[1].split('"', 1)[0] if 'result="' in sample else ""
         counts[result] = counts.get(result, 0.0) + value
     return counts
 
 
 def certificate_body(namespace: str, name: str, lifetime: str) -> dict[str, Any]:
-    body = run.certificate_body(namespace, name)
+    body = workload.certificate_body(namespace, name)
     body["spec"]["duration"] = lifetime
     return body
 
 
-def create_all(api: run.Api, namespace: str, names: Sequence[str], lifetime: str) -> None:
+def create_all(api: cluster.Api, namespace: str, names: Sequence[str], lifetime: str) -> None:
     for name in names:
         api.custom.create_namespaced_custom_object(
-            run.GROUP, run.VERSION, namespace, run.PLURAL,
+            cluster.GROUP, cluster.VERSION, namespace, cluster.PLURAL,
             certificate_body(namespace, name, lifetime), _preload_content=False,
         )  # fmt: skip
 
 
-def secrets_by_name(api: run.Api, namespace: str) -> dict[str, dict[str, Any]]:
+def secrets_by_name(api: cluster.Api, namespace: str) -> dict[str, dict[str, Any]]:
     response = api.core.list_namespaced_secret(namespace, _preload_content=False)
     return {item["metadata"]["name"]: item for item in json.loads(response.data)["items"]}
 
 
 def observe(
-    api: run.Api, operator: run.Operator, namespace: str, minutes: float, every: float
+    api: cluster.Api, operator: OperatorProcess, namespace: str, minutes: float, every: float
 ) -> Observations:
     """Samples until ``minutes`` have passed; stops early if the operator exits."""
     seen = Observations()
     deadline = time.monotonic() + minutes * 60
     while time.monotonic() < deadline:
-        if operator.process is None or operator.process.poll() is not None:
-            raise RuntimeError(f"the operator exited during the soak; see {operator.log_dir}")
+        operator.check_running()
         certificates = api.certificates(namespace)
         secrets = secrets_by_name(api, namespace)
         seen.expired_while_ready += expired_while_ready(certificates, secrets, datetime.now(UTC))
-        seen.rss_mb.append(run.process_memory_mb(operator.pid, "VmRSS"))
+        seen.rss_mb.append(machine.process_memory_mb(operator.pid, "VmRSS"))
         seen.samples += 1
         time.sleep(every)  # the sampling interval of a measurement, not a synchronization
     return seen
@@ -162,23 +164,22 @@ def summary(
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
     kubeconfig = Path(args.kubeconfig)
-    api = run.Api(kubeconfig, pool_size=8)
-    run.prepare_cluster(api, kubeconfig)
+    api = cluster.Api(kubeconfig, pool_size=8)
+    cluster.prepare_cluster(api, ControlPlane(kubeconfig.parent, kubeconfig))
     log_dir = Path(tempfile.mkdtemp(prefix="certmint-soak-"))
-    operator = run.Operator(kubeconfig, log_dir, workers=16)
+    operator = OperatorProcess(kubeconfig, log_dir, options=("--workers=16",), stop_timeout=60.0)
     namespace = f"soak-{uuid.uuid4().hex[:6]}"
     api.create_namespace(namespace)
     names = [f"soak-{index:05d}" for index in range(args.n)]
     print(f"soak: N={args.n} lifetime={args.lifetime} M={args.minutes}; logs in {log_dir}",
           file=sys.stderr)  # fmt: skip
     try:
-        operator.start()
-        run.wait_until(operator.healthy, 60, "the operator healthy")
-        run.wait_until(api.issuer_ready, 60, "the ClusterIssuer Ready")
+        operator.start(timeout=60)
+        wait_until(api.issuer_ready, timeout=60, what="the ClusterIssuer Ready")
         create_all(api, namespace, names, args.lifetime)
-        run.wait_until(
-            lambda: sum(map(run.is_ready, api.certificates(namespace))) == args.n,
-            120, "every Certificate Ready", every=1.0,
+        wait_until(
+            lambda: sum(map(cluster.is_ready, api.certificates(namespace))) == args.n,
+            timeout=120, what="every Certificate Ready", every=1.0,
         )  # fmt: skip
         before = issuance_counts(operator)
         seen = observe(api, operator, namespace, args.minutes, args.sample_every)

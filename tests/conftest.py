@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -20,13 +19,16 @@ from typing import Any, Protocol
 
 import pytest
 import yaml
+from harness.control_plane import (
+    CLUSTER,  # noqa: F401 - tests.integration.conftest re-exports it
+    ControlPlane,
+)
 from kubernetes import client, config
 
-from tests.integration.support import OperatorProcess, wait_until
+from tests.integration.support import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-CLUSTER = [sys.executable, str(ROOT / "hack" / "cluster.py")]
 #: Where the control plane keeps its state; set it to run several clusters side by side.
 LOCAL = Path(os.environ.get("CERTMINT_LOCAL_DIR", ROOT / ".local"))
 
@@ -48,55 +50,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def kubeconfig_path() -> Iterator[Path]:
-    """The admin kubeconfig of a running local control plane (started if needed)."""
-    already_running = subprocess.run([*CLUSTER, "status"], capture_output=True, check=False)
-    if already_running.returncode != 0:
-        subprocess.run([*CLUSTER, "up"], check=True)
-    yield LOCAL / "kubeconfig"
-    if already_running.returncode != 0:
-        subprocess.run([*CLUSTER, "down"], check=False)
+def local_control_plane() -> Iterator[ControlPlane]:
+    """The local control plane in ``LOCAL`` (started if needed)."""
+    plane = ControlPlane(LOCAL)
+    already_running = plane.running()
+    if not already_running:
+        plane.up()
+    yield plane
+    if not already_running:
+        plane.down(check=False)
 
 
 @pytest.fixture(scope="session")
-def kubectl(kubeconfig_path: Path) -> Kubectl:
+def kubeconfig_path(local_control_plane: ControlPlane) -> Path:
+    """The admin kubeconfig of the running local control plane."""
+    return local_control_plane.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def kubectl(local_control_plane: ControlPlane) -> Kubectl:
     """Runs the pinned kubectl (built into .venv/bin by `make tools`)."""
-
-    def run(
-        *args: str, input: str | None = None, check: bool = True, kubeconfig: Path | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        # A discovery cache of this control plane only: kubectl keys its cache by host and
-        # port, and a port reused by an earlier control plane would serve stale discovery.
-        argv = [
-            str(BIN / "kubectl"),
-            f"--kubeconfig={kubeconfig or kubeconfig_path}",
-            f"--cache-dir={LOCAL / 'kubectl-cache'}",
-            *args,
-        ]
-        result = subprocess.run(argv, input=input, capture_output=True, text=True, check=False)
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
-        return result
-
-    return run
+    return local_control_plane.kubectl
 
 
 @pytest.fixture(scope="session")
-def crds_installed(kubectl: Kubectl) -> None:
+def crds_installed(local_control_plane: ControlPlane) -> None:
     """Applies crds/ and waits until the API server serves every CRD, category included."""
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds"))
-    # kubectl cached discovery from before the CRDs existed; drop it, then wait until
-    # discovery (which the API server updates shortly after Established) lists the kinds.
-    shutil.rmtree(LOCAL / "kubectl-cache", ignore_errors=True)
-    wait_until(
-        lambda: (
-            len(kubectl("api-resources", "--categories=certmint", "-o", "name").stdout.split())
-            == len(list((ROOT / "crds").glob("*.yaml")))
-        ),
-        timeout=60,
-        what="discovery to list the certmint category",
-    )
+    local_control_plane.install_crds()
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from harness.control_plane import ControlPlane
 from kubernetes import client, config
 
 from tests.faults import harness
-from tests.faults.harness import ROOT, ControlPlane
+from tests.faults.harness import ROOT
 from tests.integration.support import OperatorProcess, wait_until
 
 SYSTEM_NAMESPACE = "certmint-system"

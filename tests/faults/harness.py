@@ -1,18 +1,14 @@
-"""The fault suite's own control plane, and what every fault test checks afterwards.
+"""The fault suite's helpers, and what every fault test checks afterwards.
 
-`ControlPlane` drives ``hack/cluster.py`` with ``CERTMINT_LOCAL_DIR`` pointing at a
-directory of its own, so killing its kube-apiserver or pausing its etcd never disturbs
-the control plane that the integration tests share.
+The suite's control plane is a `harness.control_plane.ControlPlane` in a directory of its
+own, so killing its kube-apiserver or pausing its etcd never disturbs the control plane
+that the integration tests share.
 """
 
 from __future__ import annotations
 
 import base64
 import concurrent.futures
-import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,93 +16,25 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from harness.control_plane import ControlPlane
 from kubernetes import client
 
 from tests.integration.support import GROUP, VERSION, OperatorProcess, create, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-CLUSTER = ROOT / "hack" / "cluster.py"
-APISERVER, ETCD = "kube-apiserver", "etcd"
 #: The production defaults of `certmint run` (the integration tests' OperatorProcess uses
 #: shorter ones), so that the recovery times measured here are those of a real deployment.
 PRODUCTION_RETRY = ("--retry-base=5", "--retry-cap=300")
 PRODUCTION_LEASE_S = 15.0
 #: The ``start_operator`` fixture: starts ``certmint run -A`` as the certmint ServiceAccount.
 StartOperator = Callable[..., OperatorProcess]
-BIN = Path(sys.executable).parent
 #: Foreign objects: certmint must leave them exactly as they are.
 FOREIGN = 3
 
 
-class ControlPlane:
-    """etcd + kube-apiserver under ``directory``, with the faults ``hack/cluster.py`` offers."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.kubeconfig = directory / "kubeconfig"
-
-    def _run(self, *args: str) -> None:
-        env = {**os.environ, "CERTMINT_LOCAL_DIR": str(self.directory)}
-        result = subprocess.run(
-            [sys.executable, str(CLUSTER), *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise AssertionError(f"cluster.py {' '.join(args)} failed:\n{result.stderr}")
-
-    def up(self) -> None:
-        self._run("up")
-
-    def down(self) -> None:
-        self._run("down")
-
-    def stop(self, process: str) -> None:
-        """SIGKILL: the process crashes."""
-        self._run("stop", process)
-
-    def start(self, process: str) -> None:
-        """Starts the process again (same ports, data, PKI) and waits until it is ready."""
-        self._run("start", process)
-
-    def heal(self) -> None:
-        """Resumes and starts whatever a test left paused or stopped."""
-        for process in (ETCD, APISERVER):
-            self._run("resume", process) if self._alive(process) else self._run("start", process)
-
-    def _alive(self, process: str) -> bool:
-        state = json.loads((self.directory / "cluster.json").read_text())
-        try:
-            os.kill(int(state["pids"][process]), 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-    def pause(self, process: str) -> None:
-        self._run("pause", process)
-
-    def resume(self, process: str) -> None:
-        self._run("resume", process)
-
-
 def kubectl(plane: ControlPlane, *args: str) -> str:
     """Runs the pinned kubectl against ``plane``; fails the test when it fails."""
-    result = subprocess.run(
-        [
-            str(BIN / "kubectl"),
-            f"--kubeconfig={plane.kubeconfig}",
-            f"--cache-dir={plane.directory / 'kubectl-cache'}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
-    return result.stdout
+    return plane.kubectl(*args).stdout
 
 
 def hold(seconds: float) -> None:

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness.control_plane import ControlPlane
 from kubernetes import client, config
 
 from tests.faults import harness
-from tests.faults.harness import ROOT, ControlPlane
+from tests.faults.harness import ROOT
 from tests.integration.support import OperatorProcess, wait_until
 
 

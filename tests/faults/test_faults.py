@@ -12,10 +12,10 @@ from __future__ import annotations
 import signal
 import time
 
+from harness.control_plane import APISERVER, ETCD, ControlPlane
 from kubernetes import client
 
 from tests.faults import harness
-from tests.faults.harness import APISERVER, ETCD, ControlPlane
 from tests.integration.support import OperatorProcess, wait_until
 
 BURST = 300

@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from harness.control_plane import APISERVER, ControlPlane
 from kubernetes import client
 
 from tests.faults import harness
-from tests.faults.harness import APISERVER, ControlPlane, StartOperator
+from tests.faults.harness import StartOperator
 from tests.integration.support import GROUP, VERSION, create, wait_until
 
 ROLE = "certmint-controller"

@@ -1,51 +1,32 @@
-"""Helpers for integration tests: waiting on conditions, running the operator, reading Secrets."""
+"""Helpers for integration tests: the operator as they run it, certmint objects, Secrets.
+
+Waiting on conditions and the operator process come from the shared harness (`harness`),
+which the benchmarks use too.
+"""
 
 from __future__ import annotations
 
 import base64
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from harness import operator_process
+from harness.polling import wait_until
 from kubernetes import client
 
-T = TypeVar("T")
 GROUP, VERSION = "certmint.io", "v1alpha1"
 BIN = Path(sys.executable).parent
+#: Quick retries and issuer checks, so that a test waits seconds, not minutes.
+QUICK_RETRIES = ("--retry-base=1", "--retry-cap=8", "--issuer-resync=2")
 
 
-def wait_until(
-    probe: Callable[[], T | None], *, timeout: float = 60.0, what: str = "condition"
-) -> T:
-    """Polls ``probe`` until it returns something truthy; fails with ``what`` on the deadline."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.1)  # polling interval for a condition with a deadline
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class OperatorProcess:
-    """``certmint run`` as a real subprocess, against the real control plane."""
+class OperatorProcess(operator_process.OperatorProcess):
+    """``certmint run`` as the integration tests run it: quick retries, a short Lease."""
 
     def __init__(
         self,
@@ -56,92 +37,8 @@ class OperatorProcess:
         lease_duration: float = 6.0,
         extra_args: tuple[str, ...] = (),
     ) -> None:
-        self.lease_duration = lease_duration
-        self.extra_args = extra_args
-        self.kubeconfig = kubeconfig
-        self.log_dir = log_dir
-        self.name = name
-        self.process: subprocess.Popen[bytes] | None = None
-        self.metrics_port = 0
-        self.log_path = log_dir / f"{name}.log"
-        self.starts = 0
-
-    def start(
-        self,
-        *args: str,
-        kubeconfig: Path | None = None,
-        env: Mapping[str, str] | None = None,
-        wait_healthy: bool = True,
-    ) -> OperatorProcess:
-        self.metrics_port = free_port()
-        self.starts += 1
-        self.log_path = self.log_dir / f"{self.name}-{self.starts}.log"
-        argv = [
-            str(BIN / "certmint"),
-            "--kubeconfig",
-            str(kubeconfig or self.kubeconfig),
-            "run",
-            *(args or ("-A",)),
-            "--metrics-address=127.0.0.1",
-            f"--metrics-port={self.metrics_port}",
-            "--retry-base=1",
-            "--retry-cap=8",
-            "--issuer-resync=2",
-            f"--lease-duration={self.lease_duration:g}",
-            *self.extra_args,
-        ]
-        self.process = subprocess.Popen(
-            argv,
-            stdout=self.log_path.open("wb"),
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "CERTMINT_NAMESPACE": "certmint-system", **(env or {})},
-        )
-        if wait_healthy:
-            wait_until(self.healthy, timeout=30, what=f"{self.name} /healthz")
-        return self
-
-    def healthy(self) -> bool:
-        if self.process is None or self.process.poll() is not None:
-            raise AssertionError(f"{self.name} exited; log:\n{self.log()[-3000:]}")
-        return self.get("/healthz")[0] == 200
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}{path}", timeout=5
-            ) as response:
-                return int(response.status), response.read().decode()
-        except urllib.error.HTTPError as err:
-            return int(err.code), ""
-        except OSError:
-            return 0, ""
-
-    def metrics(self) -> str:
-        code, body = self.get("/metrics")
-        assert code == 200, f"/metrics answered {code}"
-        return body
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        options = (*QUICK_RETRIES, f"--lease-duration={lease_duration:g}", *extra_args)
+        super().__init__(kubeconfig, log_dir, name, options=options)
 
 
 # Objects ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 import pytest
-from bench import floor, run, soak
+from bench import api_writes, floor, machine, report, soak, stats
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -32,7 +32,7 @@ NOW = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)
     ],
 )
 def test_percentile(values: list[float], fraction: float, expected: float) -> None:
-    assert run.percentile(values, fraction) == pytest.approx(expected)
+    assert stats.percentile(values, fraction) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
@@ -46,7 +46,7 @@ def test_percentile(values: list[float], fraction: float, expected: float) -> No
 )
 def test_percentile_refuses(values: list[float], fraction: float, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        run.percentile(values, fraction)
+        stats.percentile(values, fraction)
 
 
 def _counter(code: str, resource: str, subresource: str, verb: str, value: int) -> str:
@@ -72,7 +72,7 @@ APISERVER_METRICS = "\n".join(
 
 
 def test_request_counts_sum_over_codes_and_ignore_other_metrics() -> None:
-    assert run.request_counts(APISERVER_METRICS) == {
+    assert api_writes.request_counts(APISERVER_METRICS) == {
         ("POST", "secrets", ""): 12.0,
         ("PATCH", "certificates", "status"): 7.0,
         ("LIST", "secrets", ""): 4.0,
@@ -106,12 +106,12 @@ def test_request_counts_sum_over_codes_and_ignore_other_metrics() -> None:
     ],
 )
 def test_writes_between(
-    before: dict[run.RequestKey, float],
-    after: dict[run.RequestKey, float],
-    own: dict[run.RequestKey, float] | None,
+    before: dict[api_writes.RequestKey, float],
+    after: dict[api_writes.RequestKey, float],
+    own: dict[api_writes.RequestKey, float] | None,
     expected: dict[str, int],
 ) -> None:
-    assert run.writes_between(before, after, own) == expected
+    assert api_writes.writes_between(before, after, own) == expected
 
 
 def test_issuing_writes_leave_out_lease_and_endpoint_housekeeping() -> None:
@@ -122,18 +122,21 @@ def test_issuing_writes_leave_out_lease_and_endpoint_housekeeping() -> None:
         "POST secrets": 3,
         "PUT leases": 6,
     }
-    assert run.issuing_writes(writes) == 9
+    assert api_writes.issuing_writes(writes) == 9
 
 
 def test_cpu_seconds_of_stat_reads_utime_and_stime_past_a_tricky_name() -> None:
     # The command name may hold spaces and parentheses; utime=250, stime=50 ticks.
     stat = "42 (py (x) y) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 5 1 1"
-    assert run.cpu_seconds_of_stat(stat, ticks=100) == pytest.approx(3.0)
+    assert machine.cpu_seconds_of_stat(stat, ticks=100) == pytest.approx(3.0)
 
 
 def test_status_kilobytes_reads_one_field() -> None:
     status = "Name:\tcertmint\nVmPeak:\t  900 kB\nVmHWM:\t  153600 kB\nVmRSS:\t 100 kB\n"
-    assert (run.status_kilobytes(status, "VmHWM"), run.status_kilobytes(status, "Nope")) == (
+    assert (
+        machine.status_kilobytes(status, "VmHWM"),
+        machine.status_kilobytes(status, "Nope"),
+    ) == (
         153600,
         0,
     )
@@ -142,20 +145,20 @@ def test_status_kilobytes_reads_one_field() -> None:
 def test_machine_busy_seconds_leave_out_idle_and_iowait() -> None:
     # user nice system idle iowait irq softirq steal guest guest_nice
     proc_stat = "cpu  100 10 50 1000 40 5 5 0 7 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n"
-    assert run.machine_busy_seconds(proc_stat, ticks=10) == pytest.approx(17.0)
+    assert machine.machine_busy_seconds(proc_stat, ticks=10) == pytest.approx(17.0)
 
 
 def test_throughput_and_latencies_run_from_the_first_create_to_the_last_ready() -> None:
     created = {"a": 100.0, "b": 101.0, "c": 102.0}
     ready = {"a": 103.0, "b": 102.5}
-    assert (run.latencies(created, ready), run.throughput(created, ready)) == (
+    assert (stats.latencies(created, ready), stats.throughput(created, ready)) == (
         [3.0, 1.5],
         (3.0, 2 / 3.0),
     )
 
 
 def test_throughput_of_nothing_ready_is_not_a_number() -> None:
-    seconds, rate = run.throughput({"a": 1.0}, {})
+    seconds, rate = stats.throughput({"a": 1.0}, {})
     assert (math.isnan(seconds), rate) == (True, 0.0)
 
 
@@ -180,7 +183,7 @@ def _phase(rate: float) -> dict[str, Any]:
     ],
 )
 def test_results_document(floor_phase: dict[str, Any] | None, ratio: float | None) -> None:
-    document = run.results_document(
+    document = report.results_document(
         _phase(20.0), floor_phase, {"operator_peak_rss_mb": 99.0, "operator_cpu_seconds": 1.5}
     )
     assert document == {
@@ -194,7 +197,7 @@ def test_results_document(floor_phase: dict[str, Any] | None, ratio: float | Non
 
 
 def test_phase_summary_counts_issuing_writes_per_ready_certificate() -> None:
-    summary = run.phase_summary(
+    summary = report.phase_summary(
         2,
         {"a": 0.0, "b": 1.0},
         {"a": 2.0, "b": 4.0},
