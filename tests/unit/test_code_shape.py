@@ -32,8 +32,6 @@ KNOWN_OVERSIZED = frozenset(
         "api/model.py:<module>",  # four concerns: field validators, globs, certificate, issuer
         "api/model.py:CertificateSpec.from_body",
         "cli/main.py:build_parser",
-        "runtime/authority.py:Authority.reconcile",
-        "runtime/authority.py:Authority._rotate_generated",
         "runtime/controller.py:<module>",  # the controller and the issuer mixin's host
         "runtime/controller.py:Controller._issue",
     }
