@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from bench import api_writes, cluster, machine, report, workload
+from bench import api_writes, ceiling, cluster, machine, report, workload
 from bench.cluster import PLURAL, Api
 from harness.operator_process import OperatorProcess
 from harness.polling import wait_until
@@ -94,6 +94,35 @@ class Bench:
         self.api.delete_namespace(namespace)
         return summary
 
+    def api_ceiling(self) -> dict[str, Any]:
+        """Phase 0: the API server's own ceiling for the two writes a Certificate needs.
+
+        N Certificates are created (untimed) in a namespace no operator watches, then
+        ``bench/ceiling.py`` writes their Secrets and Ready statuses from prepared bodies.
+        """
+        namespace = f"bench-ceiling-{self.run_id}"
+        self.api.create_namespace(namespace)
+        workload.create_certificates(self.api, namespace, self.names(), self.create_concurrency)
+        api_writes.wait_for_quiet(self.api.request_counts)
+        counts_before = self.api.request_counts()
+        cpu_before = machine.CpuSnapshot.take(self.control_plane)
+        result = dict(ceiling.run(str(self.kubeconfig), namespace, self.names()))
+        result["cpu_seconds"] = cpu_before.until(machine.CpuSnapshot.take(self.control_plane))
+        api_writes.wait_for_quiet(self.api.request_counts)
+        writes = api_writes.writes_between(counts_before, self.api.request_counts())
+        result["api_writes_per_cert"] = round(api_writes.issuing_writes(writes) / self.n, 3)
+        self.api.empty_namespace(namespace)
+        self.api.delete_namespace(namespace)
+        return result
+
+    def scrape_cost(self, operator: OperatorProcess) -> float:
+        """Operator CPU seconds spent on one full scrape of ``/metrics``."""
+        before = machine.process_cpu_seconds(operator.pid)
+        status, _ = operator.get("/metrics")
+        if status != 200:
+            raise RuntimeError(f"/metrics answered {status}")
+        return round(machine.process_cpu_seconds(operator.pid) - before, 3)
+
     def operator_phase(self, operator: OperatorProcess, namespace: str) -> dict[str, Any]:
         """Phase 2: certmint issues N new Certificates as they are created."""
         operator.start(timeout=60)
@@ -123,6 +152,7 @@ class Bench:
         summary["cpu_seconds"] = cpu
         summary["operator_cpu_seconds"] = cpu["operator"]
         summary["operator_peak_rss_mb"] = round(machine.process_memory_mb(operator.pid), 1)
+        summary["scrape_cpu_seconds"] = self.scrape_cost(operator)
         return summary
 
     def steady(

@@ -61,8 +61,27 @@ def results_document(
         "api_writes": operator["api_writes"],
         "floor": dict(floor) if floor else None,
     }
+    document |= ceiling_fields(operator, extra)
     document |= {key: value for key, value in extra.items() if key not in document}
     return document
+
+
+def ceiling_fields(operator: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The API ceiling, certmint's ratio to it, and the per-certificate operator cost."""
+    ceiling = extra.get("api_ceiling") or {}
+    rate = ceiling.get("api_ceiling_certs_per_second")
+    cpu = extra.get("operator_cpu_seconds")
+    ready = operator["ready"]
+    return {
+        "api_ceiling_certs_per_second": rate,
+        "ratio_to_api_ceiling": (
+            round(operator["certs_per_second"] / rate, 3)
+            if rate and operator["certs_per_second"]
+            else None
+        ),
+        "scrape_cpu_seconds": extra.get("scrape_cpu_seconds"),
+        "operator_cpu_ms_per_cert": round(1000 * cpu / ready, 2) if cpu and ready else None,
+    }
 
 
 def table(results: Mapping[str, Any]) -> str:
@@ -74,11 +93,15 @@ def table(results: Mapping[str, Any]) -> str:
         ("certificates / second", results["certs_per_second"]),
         ("floor certificates / second", results["floor_certs_per_second"]),
         ("ratio to floor", results["ratio_to_floor"]),
+        ("API ceiling certificates / second", results.get("api_ceiling_certs_per_second")),
+        ("ratio to API ceiling", results.get("ratio_to_api_ceiling")),
         ("p50 latency create->Ready (s)", results["p50_latency_s"]),
         ("p99 latency create->Ready (s)", results["p99_latency_s"]),
         ("API writes / certificate", results["api_writes_per_cert"]),
         ("operator peak RSS (MB)", results["operator_peak_rss_mb"]),
         ("operator CPU seconds", results["operator_cpu_seconds"]),
+        ("operator CPU ms / certificate", results.get("operator_cpu_ms_per_cert")),
+        ("one /metrics scrape: operator CPU (s)", results.get("scrape_cpu_seconds")),
     ]
     floor = results.get("floor")
     if floor:

@@ -2,6 +2,10 @@
 
 Everything runs against a real local control plane (etcd + kube-apiserver):
 
+0. **API ceiling.** N Certificates are created (untimed) in a namespace no operator
+   watches; ``bench/ceiling.py`` writes their Secrets and Ready statuses from bodies
+   prepared in advance, asynchronously, at the best concurrency it probes: the most this
+   API server and etcd take. certmint is reported as ``ratio_to_api_ceiling``.
 1. **Floor.** N Certificates are created in a fresh namespace while no operator runs;
    ``bench/floor.py`` (a separate process) receives each name as soon as its create
    returns and issues it with the least possible work. Afterwards those Certificates and
@@ -70,11 +74,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     info = machine.machine_info()
     print(f"certmint bench: N={args.n}, logs in {log_dir}", file=sys.stderr)
     cluster.prepare_cluster(api, plane)
+    api_ceiling = None
+    if not args.skip_ceiling:
+        print("API ceiling: prepared writes, no operator ...", file=sys.stderr)
+        api_ceiling = bench.api_ceiling()
     floor = None
     if not args.skip_floor:
         print("floor: issuing with the minimal script ...", file=sys.stderr)
         floor = bench.floor()
     phase, extra = operator_phases(bench, args)
+    extra["api_ceiling"] = api_ceiling
     info["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
     extra["machine"] = info
     extra["workers"] = args.workers
@@ -109,6 +118,7 @@ def operator_phases(
         extra["operator_peak_rss_mb"] = phase.pop("operator_peak_rss_mb")
         extra["operator_cpu_seconds"] = phase.pop("operator_cpu_seconds")
         extra["cpu_seconds"] = phase.pop("cpu_seconds")
+        extra["scrape_cpu_seconds"] = phase.pop("scrape_cpu_seconds")
         if args.steady_seconds > 0:
             print(f"steady state: {args.steady_seconds:.0f}s ...", file=sys.stderr)
             extra["steady"] = bench.steady(operator, args.steady_seconds, args.scrape_every)
@@ -136,6 +146,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--restart", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument("--skip-ceiling", action="store_true", help="skip the API ceiling")
     parser.add_argument("--keep", action="store_true", help="leave the Certificates in place")
     parser.add_argument("--profile", type=Path, help="run the operator under pyinstrument")
     parser.add_argument(

@@ -193,6 +193,25 @@ def test_results_document(floor_phase: dict[str, Any] | None, ratio: float | Non
         "floor_certs_per_second": floor_phase["certs_per_second"] if floor_phase else None,
         "ratio_to_floor": ratio,
         "floor": floor_phase,
+        "api_ceiling_certs_per_second": None,
+        "ratio_to_api_ceiling": None,
+        "scrape_cpu_seconds": None,
+        "operator_cpu_ms_per_cert": 750.0,
+    }
+
+
+def test_certmint_is_reported_as_a_ratio_of_the_api_ceiling() -> None:
+    extra = {
+        "operator_cpu_seconds": 3.0,
+        "scrape_cpu_seconds": 0.25,
+        "api_ceiling": {"api_ceiling_certs_per_second": 80.0},
+    }
+    document = report.results_document(_phase(20.0), None, extra)
+    assert {key: document[key] for key in report.ceiling_fields(_phase(20.0), extra)} == {
+        "api_ceiling_certs_per_second": 80.0,
+        "ratio_to_api_ceiling": 0.25,
+        "scrape_cpu_seconds": 0.25,
+        "operator_cpu_ms_per_cert": 1500.0,
     }
 
 
