@@ -29,10 +29,14 @@ class Api:
         self.core = client.CoreV1Api(self.client)
         self.custom = client.CustomObjectsApi(self.client)
 
-    def request_counts(self) -> dict[api_writes.RequestKey, float]:
+    def metrics_text(self) -> str:
+        """The API server's own ``/metrics`` page."""
         url = f"{self.client.configuration.host}/metrics"
         response = self.client.rest_client.request("GET", url)
-        return api_writes.request_counts(response.read().decode())
+        return str(response.read().decode())
+
+    def request_counts(self) -> dict[api_writes.RequestKey, float]:
+        return api_writes.request_counts(self.metrics_text())
 
     def create_namespace(self, name: str, *, label: bool = True) -> None:
         """Creates a namespace; the label marks the benchmark's own for later cleanup."""
@@ -48,6 +52,11 @@ class Api:
         response = self.custom.list_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, _preload_content=False
         )
+        items: list[dict[str, Any]] = json.loads(response.data)["items"]
+        return items
+
+    def secrets(self, namespace: str) -> list[dict[str, Any]]:
+        response = self.core.list_namespaced_secret(namespace, _preload_content=False)
         items: list[dict[str, Any]] = json.loads(response.data)["items"]
         return items
 

@@ -122,5 +122,37 @@ def table(results: Mapping[str, Any]) -> str:
             ("restart: API writes", restart["issuing_writes"]),
             ("restart: peak RSS (MB)", restart["peak_rss_mb"]),
         ]
+    rows += wave_rows(results.get("reissue_wave"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def wave_rows(wave: Mapping[str, Any] | None) -> list[tuple[str, Any]]:
+    """The re-issue wave's rows of the table (none when it did not run)."""
+    if not wave:
+        return []
+    quiet, during = wave.get("quiet_reads") or {}, wave.get("wave_reads") or {}
+    return [
+        (
+            "wave: renewal rate bound (/s, burst)",
+            f"{wave['renewal_rate']}, {wave['renewal_burst']}",
+        ),
+        ("wave: re-issued", wave["reissued"]),
+        ("wave: seconds trigger -> all re-issued", wave["wave_seconds"]),
+        ("wave: seconds trigger -> first re-issue", wave.get("first_reissue_s")),
+        ("wave: re-issues / second", wave["reissues_per_second"]),
+        ("wave: ratio to rate bound", wave.get("ratio_to_rate_bound")),
+        ("wave: API writes / re-issue", wave.get("api_writes_per_reissue")),
+        ("wave: operator CPU seconds", wave.get("operator_cpu_seconds")),
+        ("wave: others CPU seconds", (wave.get("cpu_seconds") or {}).get("others")),
+        ("wave: extrapolated to 100k (s)", wave.get("extrapolated_100k_seconds")),
+        (
+            "wave: read p99 quiet / wave, API server (s)",
+            f"{quiet.get('server_p99_s')} / {during.get('server_p99_s')}",
+        ),
+        (
+            "wave: read p99 quiet / wave, reader clock (s)",
+            f"{quiet.get('client_p99_s')} / {during.get('client_p99_s')}",
+        ),
+        ("wave: load average at trigger", wave.get("loadavg_at_trigger")),
+    ]

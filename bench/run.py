@@ -15,7 +15,11 @@ Everything runs against a real local control plane (etcd + kube-apiserver):
    namespace, in the same way and at the same pace; a watch notes when each turns Ready.
 3. **Steady state** (``--steady-seconds``): nothing changes; API writes and operator CPU
    are counted over a window.
-4. **Restart** (``--restart``): the operator is stopped (SIGTERM) and started again; the
+4. **Re-issue wave** (``--wave``, off by default): an emergency CA rotation of the
+   ClusterIssuer re-issues all N Certificates through the operator's renewal rate bound;
+   ``bench/wave.py`` times it and measures the API server's latency for unrelated reads
+   before and during it (``reissue_wave`` in results.json).
+5. **Restart** (``--restart``): the operator is stopped (SIGTERM) and started again; the
    time until it has caught up (cache synced, every Certificate reconciled, queue empty)
    is measured, with the re-issues (revision changes) and API writes it made.
 
@@ -46,7 +50,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import cluster, machine, phases, report
+from bench import cluster, machine, phases, report, wave
 from harness.control_plane import ControlPlane
 from harness.operator_process import OperatorProcess
 from kubernetes import client
@@ -122,6 +126,17 @@ def operator_phases(
         if args.steady_seconds > 0:
             print(f"steady state: {args.steady_seconds:.0f}s ...", file=sys.stderr)
             extra["steady"] = bench.steady(operator, args.steady_seconds, args.scrape_every)
+        if args.wave:
+            print("re-issue wave: emergency CA rotation ...", file=sys.stderr)
+            extra["reissue_wave"] = wave.Wave(
+                api=bench.api,
+                operator=operator,
+                namespace=namespace,
+                n=bench.n,
+                control_plane=bench.control_plane,
+                operator_args=operator.options,
+                quiet_seconds=args.wave_quiet_seconds,
+            ).measure()
         if args.restart:
             print("restart ...", file=sys.stderr)
             extra["restart"] = bench.restart(operator, namespace)
@@ -145,6 +160,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--scrape-every", type=float, default=15.0, help="steady state: /metrics scrape interval"
     )
     parser.add_argument("--restart", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--wave",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="after issuing: an emergency CA rotation re-issues every Certificate, measured",
+    )
+    parser.add_argument(
+        "--wave-quiet-seconds", type=float, default=20.0, help="reader baseline before the wave"
+    )
     parser.add_argument("--skip-floor", action="store_true")
     parser.add_argument("--skip-ceiling", action="store_true", help="skip the API ceiling")
     parser.add_argument("--keep", action="store_true", help="leave the Certificates in place")
