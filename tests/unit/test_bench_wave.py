@@ -159,9 +159,9 @@ def test_p99_of_a_scraped_window() -> None:
 @pytest.mark.parametrize(
     ("operator_args", "expected"),
     [
-        pytest.param((), (20.0, 20), id="without options the operator's defaults apply"),
+        pytest.param((), (50.0, 20), id="without options the documented defaults apply"),
         pytest.param(
-            ("--workers=16", "--renewal-rate=50"), (50.0, 20), id="a rate given as one argument"
+            ("--workers=16", "--renewal-rate=5"), (5.0, 20), id="a rate given as one argument"
         ),
         pytest.param(
             ("--renewal-rate", "7.5", "--renewal-burst", "3"),
@@ -173,10 +173,6 @@ def test_p99_of_a_scraped_window() -> None:
 def test_renewal_bound_reads_the_operator_command_line(
     operator_args: tuple[str, ...], expected: tuple[float, int]
 ) -> None:
-    if not operator_args:
-        from certmint.runtime import controller
-
-        expected = (controller.Settings.renewal_rate, controller.Settings.renewal_burst)
     assert wave.renewal_bound(operator_args) == expected
 
 
