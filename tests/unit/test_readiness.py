@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 
 from certmint.api import model
-from certmint.core import issuance, readiness, secret_format, state
+from certmint.core import issuance, readiness, secret_format, state, status
 from certmint.pki import building, decode, issuing, keys, renewal
 from certmint.pki import ca as pki_ca
 
@@ -36,7 +36,6 @@ ISSUER_BODY: dict[str, Any] = {
     "metadata": {"name": "workloads"},
     "spec": {"ca": {"secretName": "workloads-ca"}, "trustDomain": "cluster.local"},
 }
-READY = readiness.Decision("ready", "Ready", "the certificate is up to date and has not expired")
 
 
 def issuer_spec(**spec: Any) -> model.IssuerSpec:
@@ -73,13 +72,29 @@ def leaf_valid_from(not_before: datetime) -> x509.Certificate:
 
 
 NOT_AFTER = LEAF.not_valid_after_utc
-#: When LEAF is due, computed here from the documented seed, not by the code under test.
-DUE = renewal.renewal_time(
-    LEAF.not_valid_before_utc,
-    NOT_AFTER,
-    renew_before=timedelta(minutes=20),
-    jitter_seed=f"{NAMESPACE}/{NAME}/{decode.serial_hex(LEAF)}",
-)
+
+
+def due_of(leaf: x509.Certificate) -> datetime:
+    """When ``leaf`` is due, computed here from the documented seed, not by the code under test."""
+    return renewal.renewal_time(
+        leaf.not_valid_before_utc,
+        leaf.not_valid_after_utc,
+        renew_before=timedelta(minutes=20),
+        jitter_seed=f"{NAMESPACE}/{NAME}/{decode.serial_hex(leaf)}",
+    )
+
+
+DUE = due_of(LEAF)
+SKEWED_LEAF = leaf_valid_from(T0 + timedelta(minutes=10, seconds=30))
+
+
+def ready(due: datetime = DUE) -> readiness.Decision:
+    """Nothing to do; the decision carries the leaf's renewal time for the status."""
+    return readiness.Decision(
+        "ready", "Ready", "the certificate is up to date and has not expired", renewal_time=due
+    )
+
+
 EARLY = T0 + timedelta(minutes=10)
 RUNTIME = state.IssuerRuntime(
     ready=True,
@@ -118,7 +133,7 @@ def certificate_record(
         spec_error=error,
         spec_hash=secret_format.spec_hash(raw),
         renew_request=renew_request,
-        status={},
+        status=status.CertificateStatus(),
         issuer_key=state.issuer_key_for(NAMESPACE, spec.issuer_ref) if spec else None,
     )
 
@@ -240,11 +255,13 @@ except model.SpecError as bad_policy:
 
 CASES = [
     # -- nothing to do
-    pytest.param(Situation(), EARLY, READY, id="an issued certificate early in its life is ready"),
     pytest.param(
-        Situation(secret={"leaf": leaf_valid_from(EARLY + timedelta(seconds=30))}),
+        Situation(), EARLY, ready(), id="an issued certificate early in its life is ready"
+    ),
+    pytest.param(
+        Situation(secret={"leaf": SKEWED_LEAF}),
         EARLY,
-        READY,
+        ready(due_of(SKEWED_LEAF)),
         id="a leaf valid within the clock-skew allowance is ready",
     ),
     pytest.param(
@@ -257,30 +274,30 @@ CASES = [
         id="a leaf not valid yet beyond the allowance is never ready: it is re-issued",
     ),
     pytest.param(
-        Situation(), DUE - timedelta(seconds=1), READY, id="one second before renewal is ready"
+        Situation(), DUE - timedelta(seconds=1), ready(), id="one second before renewal is ready"
     ),
     pytest.param(
         Situation(renew_request="2030-01-01T00:05:00Z", satisfied_request="2030-01-01T00:05:00Z"),
         EARLY,
-        READY,
+        ready(),
         id="a renew request the Secret already answers issues nothing",
     ),
     pytest.param(
         Situation(issuer="not ready"),
         EARLY,
-        READY,
+        ready(),
         id="an issuer that is not ready does not matter while nothing is needed",
     ),
     pytest.param(
         Situation(service_account=False),
         EARLY,
-        READY,
+        ready(),
         id="a missing ServiceAccount does not matter while nothing is needed",
     ),
     pytest.param(
         Situation(issuer="self-signed"),
         EARLY,
-        READY,
+        ready(),
         id="a self-signed issuer never asks for another CA or trust bundle",
     ),
     pytest.param(

@@ -17,7 +17,7 @@ from certmint.cli import convert_cmd
 from certmint.core import secret_format, status
 from certmint.k8s import kube
 from certmint.pki import claims, errors, extensions
-from certmint.runtime import authority, controller, logs
+from certmint.runtime import authority, logs, settings
 
 
 def _object_ref(text: str) -> tuple[str, str]:
@@ -58,22 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-address", default="0.0.0.0")  # noqa: S104 -- probes from the node
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("--verbose", action="store_true")
-    run.add_argument("--workers", type=int, default=controller.Settings.workers)
+    run.add_argument("--workers", type=int, default=settings.Settings.workers)
     run.add_argument(
-        "--renewal-rate", type=float, default=controller.Settings.renewal_rate,
+        "--renewal-rate", type=float, default=settings.Settings.renewal_rate,
         help="scheduled re-issues (renewals, CA rotation) per second",
     )  # fmt: skip
-    run.add_argument("--renewal-burst", type=int, default=controller.Settings.renewal_burst)
+    run.add_argument("--renewal-burst", type=int, default=settings.Settings.renewal_burst)
     run.add_argument(
-        "--retry-base", type=_seconds, default=controller.Settings.retry_base,
+        "--retry-base", type=_seconds, default=settings.Settings.retry_base,
         help="first delay after a failed issuance, seconds",
     )  # fmt: skip
     run.add_argument(
-        "--retry-cap", type=_seconds, default=controller.Settings.retry_cap,
+        "--retry-cap", type=_seconds, default=settings.Settings.retry_cap,
         help="longest delay between failed issuances, seconds",
     )  # fmt: skip
     run.add_argument(
-        "--issuer-resync", type=_seconds, default=controller.Settings.issuer_resync,
+        "--issuer-resync", type=_seconds, default=settings.Settings.issuer_resync,
         help="how often a ready issuer re-reads its CA Secret, seconds",
     )  # fmt: skip
     run.add_argument("--lease-duration", type=float, default=15.0, help="leader Lease, seconds")
@@ -118,7 +118,7 @@ def command_run(args: argparse.Namespace) -> int:
     from certmint.runtime import runner  # noqa: PLC0415
 
     logs.configure(args.log_format, args.verbose)
-    settings = controller.Settings(
+    config = settings.Settings(
         operator_namespace=os.environ.get("CERTMINT_NAMESPACE", "certmint-system"),
         workers=args.workers,
         renewal_rate=args.renewal_rate,
@@ -133,7 +133,7 @@ def command_run(args: argparse.Namespace) -> int:
         namespaces=tuple(args.namespace),
         metrics_address=args.metrics_address,
         metrics_port=args.metrics_port,
-        settings=settings,
+        settings=config,
         lease_duration=args.lease_duration,
         identity=args.identity,
     )

@@ -4,24 +4,21 @@ Certificates, Secrets and ServiceAccounts (the kinds that grow with the cluster)
 from an `informer.Informer`; Issuers and ClusterIssuers from kopf
 (`certmint.runtime.kopf_issuers`), into the same `issuer_events` callbacks. Nothing is
 reconciled before every source has handed over its initial listing
-(`WatchHealth.wait_synced`): a restart never mistakes a Secret it has not seen yet for a
+(`health.WatchHealth.wait_synced`): a restart never mistakes a Secret it has not seen yet for a
 missing one. Nothing here writes to the objects it watches: no finalizers, no progress
 annotations.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from certmint.api import model
-from certmint.core import secret_format, state
+from certmint.core import secret_format, state, status
 from certmint.k8s import informer
-from certmint.runtime import authority
-from certmint.runtime import controller as controller_module
+from certmint.runtime import authority, certificates, issuers
 
 GROUP, VERSION = "certmint.io", "v1alpha1"
 API_PREFIX = f"/apis/{GROUP}/{VERSION}"
@@ -31,34 +28,6 @@ SECRETS = informer.Kind("/api/v1", "secrets", secret_format.LABEL_CERTIFICATE_NA
 SERVICE_ACCOUNTS = informer.Kind("/api/v1", "serviceaccounts")
 
 log = logging.getLogger("certmint.runtime.handlers")
-
-
-class WatchHealth:
-    """When each watched kind last delivered an event, and whether all are listed.
-
-    Every source of the store adds its ``listed`` gate with `track`; the store is synced
-    once each has handed over its initial listing completely.
-    """
-
-    def __init__(self) -> None:
-        self.last_event: dict[str, float] = {}
-        self._gates: list[asyncio.Event] = []
-
-    def track(self, listed: asyncio.Event) -> asyncio.Event:
-        self._gates.append(listed)
-        return listed
-
-    @property
-    def synced(self) -> bool:
-        """Whether the initial listings of all watched kinds are in the store."""
-        return all(gate.is_set() for gate in self._gates)
-
-    async def wait_synced(self) -> None:
-        for gate in self._gates:
-            await gate.wait()
-
-    def seen(self, resource: str) -> None:
-        self.last_event[resource] = time.monotonic()
 
 
 def certificate_record(body: Mapping[str, Any]) -> state.CertificateRecord:
@@ -81,7 +50,7 @@ def certificate_record(body: Mapping[str, Any]) -> state.CertificateRecord:
         spec_error=error,
         spec_hash=secret_format.spec_hash(body.get("spec") or {}),
         renew_request=str(annotations.get(secret_format.ANNOTATION_RENEW_REQUEST, "")),
-        status=dict(body.get("status") or {}),
+        status=status.CertificateStatus.parse(body.get("status")),
         issuer_key=state.issuer_key_for(namespace, spec.issuer_ref) if spec else None,
         resource_version=str(metadata.get("resourceVersion", "")),
     )
@@ -118,64 +87,71 @@ def issuer_record(
     return record
 
 
-def issuer_events(ctl: controller_module.Controller, kind: str) -> informer.EventHandler:
+def issuer_events(
+    reconciler: issuers.IssuerReconciler,
+    certificate_queue: certificates.CertificateQueue,
+    kind: str,
+) -> informer.EventHandler:
     """Issuers (or ClusterIssuers) into the store and the issuer queue.
 
     A deleted issuer queues its Certificates: they turn ``IssuerNotFound``. ``kind`` is
     set on every body, because a listing's DELETED carries only the name.
     """
-    store = ctl.store
+    store = reconciler.store
 
     def handle(type_: str, body: Mapping[str, Any]) -> None:
         body = {**body, "kind": kind}
         key = _issuer_key(body)
         if type_ == "DELETED":
             store.issuers.pop(key, None)
-            ctl.issuers.forget(key)
+            reconciler.queue.forget(key)
             for certificate_key in store.certificates_of(key):
-                ctl.certificates.add(certificate_key)
+                certificate_queue.add(certificate_key)
             return
         store.issuers[key] = issuer_record(body, store.issuers.get(key))
-        ctl.issuers.add(key)
+        reconciler.queue.add(key)
 
     return handle
 
 
 def certificate_events(
-    ctl: controller_module.Controller, is_leader: Callable[[], bool]
+    reconciler: certificates.CertificateReconciler, is_leader: Callable[[], bool]
 ) -> informer.EventHandler:
     """Certificates into the store and the work queue; a deleted one takes its Secret along.
 
     The echo of certmint's own status patch carries the resourceVersion the record was
     given from the patch's answer: nothing changed, nothing to do.
     """
-    store = ctl.store
+    store, queue = reconciler.store, reconciler.queue
 
     def handle(type_: str, body: Mapping[str, Any]) -> None:
-        key = informer.object_key(body)
+        key = state.CertificateKey(*informer.object_key(body))
         if type_ == "DELETED":
             record = store.drop_certificate(key)
-            ctl.certificates.forget(key)
+            queue.forget(key)
             if record is not None and is_leader():
-                ctl.in_background(ctl.delete_secret_of(record), f"deleting the Secret of {key}")
+                reconciler.sink.in_background(
+                    reconciler.delete_secret_of(record), f"deleting the Secret of {key}"
+                )
             return
         version = (body.get("metadata") or {}).get("resourceVersion")
         known = store.certificates.get(key)
         if known is not None and known.resource_version == version:
             return
         store.put_certificate(certificate_record(body))
-        ctl.certificates.add(key)
+        queue.add(key)
 
     return handle
 
 
-def secret_events(ctl: controller_module.Controller) -> informer.EventHandler:
+def secret_events(
+    store: state.Store, certificate_queue: certificates.CertificateQueue
+) -> informer.EventHandler:
     """Secret summaries into the store; a change queues the Certificate that owns it.
 
     Only Secrets certmint issued arrive (a server-side label selector). The echo of a
     Secret certmint just wrote carries the resourceVersion already stored: nothing to do.
     """
-    store = ctl.store
 
     def handle(type_: str, body: Mapping[str, Any]) -> None:
         key = informer.object_key(body)
@@ -194,14 +170,15 @@ def secret_events(ctl: controller_module.Controller) -> informer.EventHandler:
             store.secrets[key] = summary
             owner = summary.owner
         if owner:
-            ctl.certificates.add((key[0], owner))
+            certificate_queue.add(state.CertificateKey(key[0], owner))
 
     return handle
 
 
-def service_account_events(ctl: controller_module.Controller) -> informer.EventHandler:
+def service_account_events(
+    store: state.Store, certificate_queue: certificates.CertificateQueue
+) -> informer.EventHandler:
     """Which ServiceAccounts exist; a new one unblocks the Certificates waiting for it."""
-    store = ctl.store
 
     def handle(type_: str, body: Mapping[str, Any]) -> None:
         key = informer.object_key(body)
@@ -210,14 +187,14 @@ def service_account_events(ctl: controller_module.Controller) -> informer.EventH
         else:
             store.service_accounts.add(key)
         for certificate_key in store.waiting_for_account.pop(key, ()):
-            ctl.certificates.add(certificate_key)
+            certificate_queue.add(certificate_key)
 
     return handle
 
 
 def _issuer_key(body: Mapping[str, Any]) -> state.IssuerKey:
     metadata = body.get("metadata") or {}
-    return (
+    return state.IssuerKey(
         str(body.get("kind", "")),
         str(metadata.get("namespace") or ""),
         str(metadata.get("name", "")),

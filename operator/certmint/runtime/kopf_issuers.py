@@ -110,7 +110,9 @@ class Listing:
 def issuer_key(kind: str, body: Mapping[str, Any]) -> state.IssuerKey:
     """The store's key of an issuer body of ``kind``."""
     metadata = body.get("metadata") or {}
-    return (kind, str(metadata.get("namespace") or ""), str(metadata.get("name", "")))
+    return state.IssuerKey(
+        kind, str(metadata.get("namespace") or ""), str(metadata.get("name", ""))
+    )
 
 
 def event_type(event: Mapping[str, Any]) -> str:
