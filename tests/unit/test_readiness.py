@@ -457,26 +457,6 @@ def test_decide(situation: Situation, now: datetime, expected: readiness.Decisio
 
 
 @pytest.mark.parametrize(
-    ("decision", "retryable"),
-    [
-        pytest.param(block("IssuerNotReady", "x"), True, id="a not-ready issuer is retried"),
-        pytest.param(
-            block("ServiceAccountNotFound", "x"), True, id="a missing ServiceAccount is retried"
-        ),
-        pytest.param(
-            block("PolicyViolation", "x", "DurationOutOfRange"),
-            False,
-            id="a policy denial waits for a change instead",
-        ),
-        pytest.param(block("InvalidSpec", "x"), False, id="an invalid spec waits for a change"),
-        pytest.param(issue("RenewalDue", "x"), False, id="an issuance is not a retry"),
-    ],
-)
-def test_which_blockers_are_retried(decision: readiness.Decision, retryable: bool) -> None:
-    assert decision.retryable is retryable
-
-
-@pytest.mark.parametrize(
     ("timing", "window"),
     [
         pytest.param(
@@ -511,20 +491,3 @@ def test_the_renewal_time_comes_from_the_spec_and_a_per_certificate_seed(
         jitter_seed=f"payments/api/{decode.serial_hex(LEAF)}",
     )
     assert NOT_AFTER - window * 1.1 - timedelta(seconds=1) <= due <= NOT_AFTER - window
-
-
-@pytest.mark.parametrize(
-    ("reason", "bound"),
-    [
-        pytest.param("RenewalDue", True, id="a due renewal waits for the rate bound"),
-        pytest.param("Expired", True, id="an expired certificate waits for the rate bound"),
-        pytest.param("IssuerCAChanged", True, id="a new CA's re-issues wait for the rate bound"),
-        pytest.param("TrustBundleChanged", True, id="a ca.crt refresh waits for the rate bound"),
-        pytest.param("SecretMissing", False, id="a missing Secret is issued at once"),
-        pytest.param("SpecChanged", False, id="a spec change is issued at once"),
-        pytest.param("KeyMismatch", False, id="a broken Secret is repaired at once"),
-        pytest.param("RenewRequested", False, id="a renew request is issued at once"),
-    ],
-)
-def test_which_reasons_pass_the_renewal_rate_bound(reason: str, bound: bool) -> None:
-    assert (reason in readiness.RATE_BOUND) is bound

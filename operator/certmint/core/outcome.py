@@ -119,6 +119,30 @@ def backoff_until(record: state.CertificateRecord, backoff: Backoff) -> datetime
     )
 
 
+def pace(
+    decision: readiness.Decision, *, admitted: bool, retry_at: datetime | None, now: datetime
+) -> Wake | None:
+    """Whether to act on ``decision`` now, or when to look again instead.
+
+    Args:
+        decision: What `readiness.decide` said.
+        admitted: The rate bound let this reconciliation through (a scheduled wake-up
+            took a token).
+        retry_at: When the failure backoff ends (`backoff_until`), None when none runs.
+        now: The current time (aware).
+
+    Returns:
+        None to act now; a wake-up through the rate bound for a time- or CA-driven
+        re-issue that was not admitted; the end of the backoff for an issuance or a
+        retry that comes too early.
+    """
+    if decision.reason in readiness.RATE_BOUND and not admitted:
+        return Wake(now, limited=True)
+    if decision.respects_backoff and retry_at is not None and now < retry_at:
+        return Wake(retry_at, limited=False)
+    return None
+
+
 def _conditions(
     record: state.CertificateRecord,
     ready: tuple[str, str, str],

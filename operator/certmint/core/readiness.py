@@ -60,6 +60,11 @@ class Decision:
         return self.action == "block" and self.reason in RETRYABLE and not self.final
 
     @property
+    def respects_backoff(self) -> bool:
+        """Waits out the failure backoff: it would sign, or retry a failed attempt."""
+        return self.action == "issue" or self.retryable
+
+    @property
     def counts_as_failure(self) -> bool:
         """A failed attempt: retried with backoff and counted in ``failedIssuanceAttempts``."""
         return self.retryable or (self.action == "block" and self.reason == "Failed")

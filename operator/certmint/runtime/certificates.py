@@ -103,14 +103,18 @@ class CertificateReconciler:
             return  # the issuer's first reconciliation wakes its Certificates
         now = self.clock()
         decision = readiness.decide(inputs, now)
-        if decision.reason in readiness.RATE_BOUND and not admitted:
-            self.queue.schedule(key, now)  # through the token bucket
-            return
         account = record.spec.service_account_name if record.spec else None
         if decision.reason == "ServiceAccountNotFound" and account:
             self.store.waiting_for_account[(record.namespace, account)].add(key)
-        if (decision.action == "issue" or decision.retryable) and self._backing_off(record, now):
+        # A recovered issuer forgives the backoff once (see wake_after_recovery).
+        forgiven = decision.respects_backoff and key in self._skip_backoff
+        retry_at = None if forgiven else outcome.backoff_until(record, self.settings.backoff)
+        wait = outcome.pace(decision, admitted=admitted, retry_at=retry_at, now=now)
+        if wait is not None:
+            self.queue.schedule(key, wait.at, limited=wait.limited)
             return
+        if forgiven:
+            self._skip_backoff.discard(key)
         try:
             await self._act(inputs, decision, now)
         except kube.ConflictError:
@@ -230,17 +234,6 @@ class CertificateReconciler:
         delay = min(timedelta(seconds=2 ** min(checks, 10)), CONFLICT_RECHECK_CAP)
         self.queue.schedule(record.key, now + delay, limited=False)
         return False
-
-    def _backing_off(self, record: state.CertificateRecord, now: datetime) -> bool:
-        """Defers work while a failure backoff runs; a spec change or a recovered issuer ends it."""
-        if record.key in self._skip_backoff:
-            self._skip_backoff.discard(record.key)
-            return False
-        retry_at = outcome.backoff_until(record, self.settings.backoff)
-        if retry_at is None or now >= retry_at:
-            return False
-        self.queue.schedule(record.key, retry_at, limited=False)
-        return True
 
     # Issuance --------------------------------------------------------------------------
     async def _issue(
