@@ -11,9 +11,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from certmint.core import distribution, rotation, secret_format, state, status
+from certmint.core import distribution, issuer_pacing, rotation, secret_format, state, status
 from certmint.k8s import kube
-from certmint.pki import renewal
 from certmint.runtime import events, metrics, scheduler, settings
 from certmint.runtime.authority import Authority, Outcome
 
@@ -98,16 +97,17 @@ class IssuerReconciler:
             self.sink.post(record.reference(), type_, reason, message)
             log.info(message, extra=issuer_log_fields(record, reason))
         runtime = outcome.runtime
-        if (previous.ready, previous.reason, previous.message) != (
-            runtime.ready,
-            runtime.reason,
-            runtime.message,
-        ):
-            type_ = "Normal" if runtime.ready else "Warning"
-            self.sink.post(record.reference(), type_, runtime.reason, runtime.message)
+        if (news := issuer_pacing.announcement(previous, runtime)) is not None:
+            self.sink.post(record.reference(), news.type, news.reason, news.message)
             level = logging.INFO if runtime.ready else logging.WARNING
-            log.log(level, runtime.message, extra=issuer_log_fields(record, runtime.reason))
-        self._wake_certificates(record, previous, runtime)
+            log.log(level, news.message, extra=issuer_log_fields(record, news.reason))
+        wake = issuer_pacing.certificate_wake(previous, runtime)
+        for certificate_key in self.store.certificates_of(record.key) if wake else ():
+            if wake == "recover":
+                self.certificates.wake_after_recovery(certificate_key)
+            else:
+                # Re-issue every leaf (or refresh every ca.crt), spread out by the rate bound.
+                self.certificates.reissue_soon(certificate_key)
         if runtime.ready:
             # After waking the Certificates: publishing into many namespaces takes a while.
             await self._distribute_logged(record, outcome)
@@ -117,36 +117,18 @@ class IssuerReconciler:
     def _next_issuer_check(
         self, record: state.IssuerRecord, outcome: Outcome, now: datetime
     ) -> datetime:
-        if not outcome.runtime.ready:
-            record.failed_attempts += 1
-            return now + renewal.backoff_delay(
-                record.failed_attempts, base=self.settings.retry_base, cap=self.settings.retry_cap
-            )
-        record.failed_attempts = 0
-        moments = [now + self.settings.issuer_resync]
+        moments = [root.retain_until for root in outcome.roots if root.retain_until]
         if outcome.rotation is not None:
             moments.append(status.parse_timestamp(outcome.rotation["activateAfter"]) or now)
-        moments.extend(root.retain_until for root in outcome.roots if root.retain_until)
-        return max(now, min(moments))
-
-    def _wake_certificates(
-        self,
-        record: state.IssuerRecord,
-        previous: state.IssuerRuntime,
-        runtime: state.IssuerRuntime,
-    ) -> None:
-        signer_before = previous.signer.fingerprint_sha256 if previous.signer else None
-        signer_now = runtime.signer.fingerprint_sha256 if runtime.signer else None
-        first_look = previous is state.NOT_RECONCILED
-        became_ready = runtime.ready and not previous.ready
-        rotated = previous.ready and runtime.ready and signer_before != signer_now
-        bundle_changed = previous.ready and previous.bundle_digest != runtime.bundle_digest
-        for certificate_key in self.store.certificates_of(record.key):
-            if first_look or became_ready:
-                self.certificates.wake_after_recovery(certificate_key)
-            elif rotated or bundle_changed:
-                # Re-issue every leaf (or refresh every ca.crt), spread out by the rate bound.
-                self.certificates.reissue_soon(certificate_key)
+        at, record.failed_attempts = issuer_pacing.next_check(
+            outcome.runtime.ready,
+            record.failed_attempts,
+            moments,
+            now,
+            backoff=self.settings.backoff,
+            resync=self.settings.issuer_resync,
+        )
+        return at
 
     async def _distribute_logged(self, record: state.IssuerRecord, outcome: Outcome) -> None:
         """Distributes the trust bundle; posts an Event for each new conflict."""
