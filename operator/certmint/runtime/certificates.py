@@ -161,7 +161,7 @@ class CertificateReconciler:
             await self._apply(record, self._outcome(inputs, decision, now))
 
     async def _apply(self, record: state.CertificateRecord, result: outcome.Outcome) -> None:
-        """Carries out an outcome: counts, logs, the status patch, the wake-up, the Events."""
+        """Carries out an outcome: counts, logs, the wake-up, the status patch, the Events."""
         issuer = record.issuer_key
         for update in result.metrics:
             if isinstance(update, outcome.Denied):
@@ -175,9 +175,9 @@ class CertificateReconciler:
                 )
         for line in result.logs:
             log.log(line.level, line.message, extra=log_fields(record, line.reason))
-        await self._patch_status(record, result.status)
-        if result.wake is not None:
+        if result.wake is not None:  # first: a failed status patch must not lose a renewal
             self.queue.schedule(record.key, result.wake.at, limited=result.wake.limited)
+        await self._patch_status(record, result.status)
         for event in result.events:
             self.sink.post(record.reference(), event.type, event.reason, event.message)
 
