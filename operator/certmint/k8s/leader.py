@@ -25,7 +25,7 @@ from typing import Any
 
 from certmint.k8s import kube
 
-log = logging.getLogger("certmint.k8s.leader")
+log = logging.getLogger("certmint.leader")
 
 
 def _micro_time(moment: datetime) -> str:

@@ -23,7 +23,7 @@ from certmint.k8s import kube
 from certmint.pki import ca as pki_ca
 from certmint.pki import decode, keys
 
-log = logging.getLogger("certmint.runtime.authority")
+log = logging.getLogger("certmint.authority")
 
 # Where the CLI and the watch handlers find the annotations they set and read.
 ANNOTATION_GENERATED_FOR = ca_secret.ANNOTATION_GENERATED_FOR

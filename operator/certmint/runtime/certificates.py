@@ -22,7 +22,7 @@ from certmint.pki import ca as pki_ca
 from certmint.pki import errors, issuing, keys
 from certmint.runtime import events, metrics, scheduler, settings
 
-log = logging.getLogger("certmint.runtime.controller")  # see certmint.runtime.events
+log = logging.getLogger("certmint.controller")  # the reconcilers share it: see events.py
 
 #: A Secret in conflict is read again after 1, 2, 4... seconds, at most this far apart:
 #: certmint watches only the Secrets it labelled, so no event says a foreign one went.

@@ -12,7 +12,7 @@ from certmint.core import status
 from certmint.k8s import kube
 
 # The reconcilers' logger: docs/observability.md shows its name, log pipelines filter on it.
-log = logging.getLogger("certmint.runtime.controller")
+log = logging.getLogger("certmint.controller")
 
 
 class EventSink:

@@ -27,7 +27,7 @@ CERTIFICATES = informer.Kind(API_PREFIX, "certificates")
 SECRETS = informer.Kind("/api/v1", "secrets", secret_format.LABEL_CERTIFICATE_NAME)
 SERVICE_ACCOUNTS = informer.Kind("/api/v1", "serviceaccounts")
 
-log = logging.getLogger("certmint.runtime.handlers")
+log = logging.getLogger("certmint.handlers")
 
 
 def certificate_record(body: Mapping[str, Any]) -> state.CertificateRecord:

@@ -16,7 +16,7 @@ from certmint.k8s import kube
 from certmint.runtime import events, metrics, scheduler, settings
 from certmint.runtime.authority import Authority, Outcome
 
-log = logging.getLogger("certmint.runtime.controller")  # see certmint.runtime.events
+log = logging.getLogger("certmint.controller")  # the reconcilers share it: see events.py
 
 #: Issuers reconciled concurrently (a new leader re-reads every CA before it issues).
 ISSUER_WORKERS = 4

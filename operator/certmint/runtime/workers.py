@@ -12,7 +12,7 @@ from typing import Any
 from certmint.k8s import kube
 from certmint.runtime import scheduler
 
-log = logging.getLogger("certmint.runtime.controller")  # see certmint.runtime.events
+log = logging.getLogger("certmint.controller")  # the reconcilers share it: see events.py
 
 
 @dataclasses.dataclass(frozen=True)
