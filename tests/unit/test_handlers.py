@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from certmint.core import secret_format, state
+from certmint.api import resources
+from certmint.core import state
 from certmint.k8s import kube
 from certmint.runtime import handlers, health, runner, settings
 from tests.unit.test_informer import DEADLINE_S
@@ -44,7 +45,7 @@ def certificate(name: str, version: str, **spec: Any) -> dict[str, Any]:
 
 
 def secret(name: str, version: str, owner: str | None) -> dict[str, Any]:
-    labels = {secret_format.LABEL_CERTIFICATE_NAME: owner} if owner else {}
+    labels = {resources.LABEL_CERTIFICATE_NAME: owner} if owner else {}
     return {
         "metadata": {
             "namespace": NAMESPACE,

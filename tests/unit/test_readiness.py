@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from certmint.api import model
+from certmint.api import certificate_types, fields, issuer_types, resources
 from certmint.core import issuance, readiness, secret_format, state, status
 from certmint.pki import building, decode, issuing, keys, renewal
 from certmint.pki import ca as pki_ca
@@ -38,12 +38,14 @@ ISSUER_BODY: dict[str, Any] = {
 }
 
 
-def issuer_spec(**spec: Any) -> model.IssuerSpec:
-    return model.IssuerSpec.from_body({**ISSUER_BODY, "spec": {**ISSUER_BODY["spec"], **spec}})
+def issuer_spec(**spec: Any) -> issuer_types.IssuerSpec:
+    return issuer_types.IssuerSpec.from_body(
+        {**ISSUER_BODY, "spec": {**ISSUER_BODY["spec"], **spec}}
+    )
 
 
-def certificate_spec(**changes: Any) -> model.CertificateSpec:
-    return model.CertificateSpec.from_body(
+def certificate_spec(**changes: Any) -> certificate_types.CertificateSpec:
+    return certificate_types.CertificateSpec.from_body(
         {"metadata": {"namespace": NAMESPACE, "name": NAME}, "spec": {**SPEC, **changes}}
     )
 
@@ -118,11 +120,11 @@ def certificate_record(
     *, spec_changes: dict[str, Any] | None = None, renew_request: str = "", generation: int = 3
 ) -> state.CertificateRecord:
     raw = {**SPEC, **(spec_changes or {})}
-    spec: model.CertificateSpec | None = None
-    error: model.SpecError | None = None
+    spec: certificate_types.CertificateSpec | None = None
+    error: fields.SpecError | None = None
     try:
         spec = certificate_spec(**(spec_changes or {}))
-    except model.SpecError as err:
+    except fields.SpecError as err:
         error = err
     return state.CertificateRecord(
         namespace=NAMESPACE,
@@ -139,11 +141,11 @@ def certificate_record(
 
 
 def issuer_record(runtime: state.IssuerRuntime = RUNTIME, **spec: Any) -> state.IssuerRecord:
-    parsed: model.IssuerSpec | None = None
-    error: model.SpecError | None = None
+    parsed: issuer_types.IssuerSpec | None = None
+    error: fields.SpecError | None = None
     try:
         parsed = issuer_spec(**spec)
-    except model.SpecError as err:
+    except fields.SpecError as err:
         error = err
     return state.IssuerRecord(
         kind="ClusterIssuer",
@@ -167,8 +169,8 @@ def secret_state(record: state.CertificateRecord, **changes: Any) -> secret_form
         resource_version="7",
         owner=NAME,
         annotations={
-            secret_format.ANNOTATION_SPEC_HASH: record.spec_hash,
-            secret_format.ANNOTATION_REVISION: "1",
+            resources.ANNOTATION_SPEC_HASH: record.spec_hash,
+            resources.ANNOTATION_REVISION: "1",
         },
         leaf=LEAF,
         key_matches=True,
@@ -204,7 +206,7 @@ class Situation:
             if self.satisfied_request:
                 annotations = {
                     **secret.annotations,
-                    secret_format.ANNOTATION_RENEW_REQUEST: self.satisfied_request,
+                    resources.ANNOTATION_RENEW_REQUEST: self.satisfied_request,
                 }
                 secret = dataclasses.replace(secret, annotations=annotations)
         return readiness.Inputs(
@@ -246,11 +248,11 @@ NO_ACCOUNT_MESSAGE = (
 )
 try:
     certificate_spec(duration="soon")
-except model.SpecError as bad_duration:
+except fields.SpecError as bad_duration:
     BAD_DURATION = str(bad_duration)
 try:
     issuer_spec(policy={"minDuration": "soon"})
-except model.SpecError as bad_policy:
+except fields.SpecError as bad_policy:
     BAD_POLICY = str(bad_policy)
 
 CASES = [
@@ -478,7 +480,7 @@ def test_the_renewal_time_comes_from_the_spec_and_a_per_certificate_seed(
     timing: dict[str, Any], window: timedelta
 ) -> None:
     raw = {key: value for key, value in SPEC.items() if key != "renewBefore"} | timing
-    spec = model.CertificateSpec.from_body({"spec": raw})
+    spec = certificate_types.CertificateSpec.from_body({"spec": raw})
     record = dataclasses.replace(certificate_record(), spec=spec)
 
     due = readiness.renewal_time(record, LEAF)

@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from certmint.api import resources
 from certmint.cli import convert_cmd
 from certmint.core import secret_format, status
 from certmint.k8s import kube
 from certmint.pki import claims, errors, extensions
-from certmint.runtime import authority, logs, settings
+from certmint.runtime import logs, settings
 
 
 def _object_ref(text: str) -> tuple[str, str]:
@@ -212,7 +213,7 @@ def command_renew(args: argparse.Namespace) -> int:
     try:
         asyncio.run(
             _api(args).patch_annotations(
-                "Certificate", namespace, name, {secret_format.ANNOTATION_RENEW_REQUEST: requested}
+                "Certificate", namespace, name, {resources.ANNOTATION_RENEW_REQUEST: requested}
             )
         )
     except kube.NotFoundError:
@@ -240,8 +241,8 @@ def command_rotate_ca(args: argparse.Namespace) -> int:
         return 1
     requested = status.timestamp(datetime.now(UTC))
     annotations = {
-        authority.ANNOTATION_ROTATE_REQUEST: requested,
-        authority.ANNOTATION_ROTATE_EMERGENCY: "true" if args.emergency else "false",
+        resources.ANNOTATION_ROTATE_REQUEST: requested,
+        resources.ANNOTATION_ROTATE_EMERGENCY: "true" if args.emergency else "false",
     }
     asyncio.run(api.patch_annotations(kind, namespace or None, name, annotations))
     when = "now, distrusting older roots" if args.emergency else "when safe"

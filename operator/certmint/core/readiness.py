@@ -16,6 +16,7 @@ from typing import Literal
 
 from cryptography import x509
 
+from certmint.api import resources
 from certmint.core import adoption, policy, secret_format, state
 from certmint.pki import building, decode, renewal
 
@@ -222,7 +223,7 @@ def not_yet_valid(inputs: Inputs, now: datetime) -> Decision | None:
 
 def spec_changed(inputs: Inputs, _: datetime) -> Decision | None:
     secret = inputs.secret
-    recorded = secret.annotations.get(secret_format.ANNOTATION_SPEC_HASH) if secret else None
+    recorded = secret.annotations.get(resources.ANNOTATION_SPEC_HASH) if secret else None
     if recorded == inputs.certificate.spec_hash:
         return None
     return _issue(
@@ -235,7 +236,7 @@ def renew_requested(inputs: Inputs, _: datetime) -> Decision | None:
     request = inputs.certificate.renew_request
     if not request or inputs.secret is None:
         return None
-    if inputs.secret.annotations.get(secret_format.ANNOTATION_RENEW_REQUEST) == request:
+    if inputs.secret.annotations.get(resources.ANNOTATION_RENEW_REQUEST) == request:
         return None
     return _issue("RenewRequested", f"a re-issue was requested at {request}")
 

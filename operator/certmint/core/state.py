@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from cryptography import x509
 
-from certmint.api import model
+from certmint.api import certificate_types, fields, issuer_types, resources
 from certmint.core import secret_format, status
 from certmint.pki import ca as pki_ca
 
@@ -38,7 +38,7 @@ class IssuerKey(NamedTuple):
     name: str
 
 
-def issuer_key_for(namespace: str, ref: model.IssuerRef) -> IssuerKey:
+def issuer_key_for(namespace: str, ref: certificate_types.IssuerRef) -> IssuerKey:
     """The key of the issuer a Certificate in ``namespace`` refers to."""
     return IssuerKey(ref.kind, namespace if ref.kind == "Issuer" else "", ref.name)
 
@@ -65,8 +65,8 @@ class CertificateRecord:
     name: str
     uid: str
     generation: int
-    spec: model.CertificateSpec | None
-    spec_error: model.SpecError | None
+    spec: certificate_types.CertificateSpec | None
+    spec_error: fields.SpecError | None
     spec_hash: str
     renew_request: str
     status: status.CertificateStatus
@@ -80,7 +80,7 @@ class CertificateRecord:
     def reference(self) -> dict[str, Any]:
         """The minimal body an Event needs to name this object."""
         return {
-            "apiVersion": "certmint.io/v1alpha1",
+            "apiVersion": resources.API_VERSION,
             "kind": "Certificate",
             "metadata": {"namespace": self.namespace, "name": self.name, "uid": self.uid},
         }
@@ -123,8 +123,8 @@ class IssuerRecord:
     name: str
     uid: str
     generation: int
-    spec: model.IssuerSpec | None
-    spec_error: model.SpecError | None
+    spec: issuer_types.IssuerSpec | None
+    spec_error: fields.SpecError | None
     status: Mapping[str, Any]
     rotate_request: str = ""
     rotate_emergency: bool = False
@@ -139,7 +139,7 @@ class IssuerRecord:
         metadata = {"name": self.name, "uid": self.uid}
         if self.namespace:
             metadata["namespace"] = self.namespace
-        return {"apiVersion": "certmint.io/v1alpha1", "kind": self.kind, "metadata": metadata}
+        return {"apiVersion": resources.API_VERSION, "kind": self.kind, "metadata": metadata}
 
 
 class Store:

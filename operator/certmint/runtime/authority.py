@@ -25,10 +25,6 @@ from certmint.pki import decode, keys
 
 log = logging.getLogger("certmint.authority")
 
-# Where the CLI and the watch handlers find the annotations they set and read.
-ANNOTATION_GENERATED_FOR = ca_secret.ANNOTATION_GENERATED_FOR
-ANNOTATION_ROTATE_REQUEST = ca_secret.ANNOTATION_ROTATE_REQUEST
-ANNOTATION_ROTATE_EMERGENCY = ca_secret.ANNOTATION_ROTATE_EMERGENCY
 
 Event = rotation_actions.Event
 #: Passes of read, plan, write in one reconcile. The longest chain is create the CA,

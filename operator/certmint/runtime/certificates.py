@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from certmint.api import model
+from certmint.api import certificate_types, resources
 from certmint.core import issuance, outcome, policy, readiness, secret_format, state, status
 from certmint.k8s import kube
 from certmint.pki import ca as pki_ca
@@ -312,7 +312,7 @@ class CertificateReconciler:
     async def _private_key(
         self,
         record: state.CertificateRecord,
-        spec: model.CertificateSpec,
+        spec: certificate_types.CertificateSpec,
         secret: secret_format.SecretState | None,
     ) -> keys.PrivateKey:
         """A new key, or with ``rotationPolicy: Never`` the Secret's key when it still fits."""
@@ -331,7 +331,7 @@ class CertificateReconciler:
         )
 
     async def _pkcs12_password(
-        self, record: state.CertificateRecord, spec: model.CertificateSpec
+        self, record: state.CertificateRecord, spec: certificate_types.CertificateSpec
     ) -> bytes | None:
         if spec.pkcs12 is None:
             return None
@@ -354,7 +354,7 @@ class CertificateReconciler:
         """Rewrites only ``ca.crt`` when the issuer's trust bundle changed."""
         body = await self.api.get_secret(record.namespace, secret.name)
         labels = ((body or {}).get("metadata") or {}).get("labels") or {}
-        if body is None or labels.get(secret_format.LABEL_CERTIFICATE_NAME) != record.name:
+        if body is None or labels.get(resources.LABEL_CERTIFICATE_NAME) != record.name:
             # Gone, or no longer this Certificate's: decide again from what is there now.
             await self._refetch_secret(record)
             return
@@ -384,10 +384,7 @@ class CertificateReconciler:
         secret = self.store.secrets.get((record.namespace, record.spec.secret_name))
         if secret is None or secret.owner != record.name:
             return
-        if (
-            secret.annotations.get(secret_format.ANNOTATION_CERTIFICATE_UID, record.uid)
-            != record.uid
-        ):
+        if secret.annotations.get(resources.ANNOTATION_CERTIFICATE_UID, record.uid) != record.uid:
             return
         await self.api.delete_secret(record.namespace, secret.name, uid=secret.uid)
         log.info(
@@ -403,7 +400,7 @@ class CertificateReconciler:
         absent from a fully synced store.
         """
         for (namespace, name), secret in list(self.store.secrets.items()):
-            policy_ = secret.annotations.get(secret_format.ANNOTATION_DELETION_POLICY)
+            policy_ = secret.annotations.get(resources.ANNOTATION_DELETION_POLICY)
             if secret.owner is None or policy_ != "Delete":
                 continue
             if state.CertificateKey(namespace, secret.owner) in self.store.certificates:

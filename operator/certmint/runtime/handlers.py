@@ -15,16 +15,14 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from certmint.api import model
+from certmint.api import certificate_types, fields, issuer_types, resources
 from certmint.core import secret_format, state, status
 from certmint.k8s import informer
-from certmint.runtime import authority, certificates, issuers
+from certmint.runtime import certificates, issuers
 
-GROUP, VERSION = "certmint.io", "v1alpha1"
-API_PREFIX = f"/apis/{GROUP}/{VERSION}"
-CERTIFICATES = informer.Kind(API_PREFIX, "certificates")
+CERTIFICATES = informer.Kind(resources.API_PREFIX, "certificates")
 #: Only Secrets certmint issued, filtered by the API server.
-SECRETS = informer.Kind("/api/v1", "secrets", secret_format.LABEL_CERTIFICATE_NAME)
+SECRETS = informer.Kind("/api/v1", "secrets", resources.LABEL_CERTIFICATE_NAME)
 SERVICE_ACCOUNTS = informer.Kind("/api/v1", "serviceaccounts")
 
 log = logging.getLogger("certmint.handlers")
@@ -34,11 +32,11 @@ def certificate_record(body: Mapping[str, Any]) -> state.CertificateRecord:
     """Parses a Certificate body once; an invalid spec is kept as its error."""
     metadata = body.get("metadata") or {}
     namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
-    spec: model.CertificateSpec | None = None
-    error: model.SpecError | None = None
+    spec: certificate_types.CertificateSpec | None = None
+    error: fields.SpecError | None = None
     try:
-        spec = model.CertificateSpec.from_body(body)
-    except model.SpecError as err:
+        spec = certificate_types.CertificateSpec.from_body(body)
+    except fields.SpecError as err:
         error = err
     annotations = metadata.get("annotations") or {}
     return state.CertificateRecord(
@@ -49,7 +47,7 @@ def certificate_record(body: Mapping[str, Any]) -> state.CertificateRecord:
         spec=spec,
         spec_error=error,
         spec_hash=secret_format.spec_hash(body.get("spec") or {}),
-        renew_request=str(annotations.get(secret_format.ANNOTATION_RENEW_REQUEST, "")),
+        renew_request=str(annotations.get(resources.ANNOTATION_RENEW_REQUEST, "")),
         status=status.CertificateStatus.parse(body.get("status")),
         issuer_key=state.issuer_key_for(namespace, spec.issuer_ref) if spec else None,
         resource_version=str(metadata.get("resourceVersion", "")),
@@ -62,11 +60,11 @@ def issuer_record(
     """Parses an Issuer or ClusterIssuer body, keeping the runtime state already known."""
     metadata = body.get("metadata") or {}
     annotations = metadata.get("annotations") or {}
-    spec: model.IssuerSpec | None = None
-    error: model.SpecError | None = None
+    spec: issuer_types.IssuerSpec | None = None
+    error: fields.SpecError | None = None
     try:
-        spec = model.IssuerSpec.from_body(body)
-    except model.SpecError as err:
+        spec = issuer_types.IssuerSpec.from_body(body)
+    except fields.SpecError as err:
         error = err
     record = state.IssuerRecord(
         kind=str(body.get("kind", "")),
@@ -77,8 +75,8 @@ def issuer_record(
         spec=spec,
         spec_error=error,
         status=dict(body.get("status") or {}),
-        rotate_request=str(annotations.get(authority.ANNOTATION_ROTATE_REQUEST, "")),
-        rotate_emergency=annotations.get(authority.ANNOTATION_ROTATE_EMERGENCY) == "true",
+        rotate_request=str(annotations.get(resources.ANNOTATION_ROTATE_REQUEST, "")),
+        rotate_emergency=annotations.get(resources.ANNOTATION_ROTATE_EMERGENCY) == "true",
     )
     if previous is not None:
         # The runtime (loaded CA, bundle) stays until the next reconciliation replaces it.
@@ -159,9 +157,7 @@ def secret_events(
         if type_ == "DELETED":
             known = store.secrets.pop(key, None)
             owner = known.owner if known else None
-            owner = owner or (metadata.get("labels") or {}).get(
-                secret_format.LABEL_CERTIFICATE_NAME
-            )
+            owner = owner or (metadata.get("labels") or {}).get(resources.LABEL_CERTIFICATE_NAME)
         else:
             known = store.secrets.get(key)
             if known is not None and known.resource_version == metadata.get("resourceVersion"):
