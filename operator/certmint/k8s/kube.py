@@ -255,13 +255,6 @@ class Kube:
             return
 
     # ServiceAccounts ----------------------------------------------------------------
-    async def service_account_exists(self, namespace: str, name: str) -> bool:
-        try:
-            await self._call(self._core.read_namespaced_service_account, name, namespace)
-        except NotFoundError:
-            return False
-        return True
-
     # certmint.io objects -------------------------------------------------------------
     async def patch_status(
         self, kind: str, namespace: str | None, name: str, status: Mapping[str, Any]
