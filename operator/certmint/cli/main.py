@@ -50,7 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, in-cluster)")
     parser.add_argument("--context", help="kubeconfig context (default: the current one)")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_run(commands)
+    _add_inspect(commands)
+    _add_certificate_commands(commands)
+    _add_rotate_ca(commands)
+    convert_cmd.add_parser(commands)
+    return parser
 
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser("run", help="run the operator")
     scope = run.add_mutually_exclusive_group()
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
@@ -83,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--claims-oid", type=_claims_oids, default=claims.DEFAULT_OIDS, help=_CLAIMS_OID_HELP
     )
 
+
+def _add_inspect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     inspect = commands.add_parser("inspect", help="decode a certificate or a certmint Secret")
     source = inspect.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", help="a PEM file")
@@ -92,13 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--claims-oid", type=_claims_oids, default=claims.DEFAULT_OIDS, help=_CLAIMS_OID_HELP
     )
 
-    for name, text in (
-        ("status", "what a Certificate is waiting for"),
-        ("renew", "ask for one immediate re-issue"),
-    ):
-        sub = commands.add_parser(name, help=text)
-        sub.add_argument("certificate", type=_object_ref, help="NAMESPACE/NAME")
-        sub.add_argument("--json", action="store_true") if name == "status" else None
+
+def _add_certificate_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    status_ = commands.add_parser("status", help="what a Certificate is waiting for")
+    status_.add_argument("certificate", type=_object_ref, help="NAMESPACE/NAME")
+    status_.add_argument("--json", action="store_true")
+    renew = commands.add_parser("renew", help="ask for one immediate re-issue")
+    renew.add_argument("certificate", type=_object_ref, help="NAMESPACE/NAME")
+
+
+def _add_rotate_ca(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rotate = commands.add_parser("rotate-ca", help="start a CA rotation now")
     rotate.add_argument("issuer", help="NAMESPACE/ISSUER for an Issuer, or CLUSTERISSUER")
     rotate.add_argument(
@@ -106,8 +121,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="activate at once and stop trusting every older root (a compromised key)",
     )
-    convert_cmd.add_parser(commands)
-    return parser
 
 
 def _api(args: argparse.Namespace) -> kube.Kube:
