@@ -268,9 +268,7 @@ def _parse_issuer_ref(value: object) -> IssuerRef:
     if value is None:
         raise fields.SpecError(field, "is required")
     ref = fields.mapping(value, field)
-    kind = fields.choice(
-        ref.get("kind"), f"{field}.kind", ("Issuer", "ClusterIssuer"), default="Issuer"
-    )
+    kind = fields.choice(ref.get("kind"), f"{field}.kind", resources.ISSUER_KINDS, default="Issuer")
     return IssuerRef(
         name=fields.kubernetes_name(ref.get("name"), f"{field}.name"),
         kind=cast(resources.IssuerKind, kind),
@@ -381,6 +379,7 @@ def _parse_renewal(
 
 
 def parse_private_key(value: object, field: str) -> PrivateKeySpec:
+    """A ``privateKey`` object (a Certificate's, or a generated CA's)."""
     raw = fields.mapping(value, field)
     algorithm = fields.choice(
         raw.get("algorithm"), f"{field}.algorithm", tuple(KEY_SIZES), default="ECDSA"

@@ -76,6 +76,7 @@ def reserved_extension_reason(oid: str) -> str | None:
 
 
 def parse_extensions(value: object) -> tuple[ExtensionSpec, ...]:
+    """``spec.extensions``: unique, allowed OIDs with values the signer can encode."""
     extensions: list[ExtensionSpec] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(fields.sequence(value, "spec.extensions")):

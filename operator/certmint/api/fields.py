@@ -178,6 +178,7 @@ def format_duration(duration: timedelta) -> str:
 
 
 def has_bad_uri_chars(text: str) -> bool:
+    """Whether text has anything but printable ASCII without spaces."""
     return not text.isascii() or any(char.isspace() or not char.isprintable() for char in text)
 
 
@@ -186,6 +187,7 @@ def has_bad_uri_chars(text: str) -> bool:
 
 
 def mapping(value: object, field: str) -> Mapping[str, Any]:
+    """A JSON object with string keys; absent (None) reads as empty."""
     if value is None:
         return types.MappingProxyType({})
     if not isinstance(value, Mapping):
@@ -197,6 +199,7 @@ def mapping(value: object, field: str) -> Mapping[str, Any]:
 
 
 def sequence(value: object, field: str) -> Sequence[Any]:
+    """A JSON list; absent (None) reads as empty, a string is refused."""
     if value is None:
         return ()
     if isinstance(value, str | bytes) or not isinstance(value, Sequence):
@@ -216,6 +219,7 @@ def optional_string(value: object, field: str) -> str | None:
 
 
 def string(value: object, field: str) -> str:
+    """A required, non-empty string without control characters."""
     text = optional_string(value, field)
     if text is None:
         raise SpecError(field, "is required" if value is None else "must not be empty")
@@ -223,6 +227,7 @@ def string(value: object, field: str) -> str:
 
 
 def boolean(value: object, field: str, *, default: bool) -> bool:
+    """true or false; absent gives the default."""
     if value is None:
         return default
     if not isinstance(value, bool):
@@ -231,6 +236,7 @@ def boolean(value: object, field: str, *, default: bool) -> bool:
 
 
 def integer(value: object, field: str) -> int | None:
+    """A whole number (not a boolean), or None when absent."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -239,6 +245,7 @@ def integer(value: object, field: str) -> int | None:
 
 
 def optional_duration(value: object, field: str) -> timedelta | None:
+    """A Go-style duration (see `parse_duration`), or None when absent."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -247,6 +254,7 @@ def optional_duration(value: object, field: str) -> timedelta | None:
 
 
 def choice(value: object, field: str, choices: Sequence[str], *, default: str) -> str:
+    """One of a fixed set of strings; absent or empty gives the default."""
     text = optional_string(value, field)
     if text is None:
         return default
@@ -279,10 +287,12 @@ def unique(
 
 
 def frozen_mapping(items: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only copy of a mapping, for frozen dataclasses."""
     return types.MappingProxyType(dict(items))
 
 
 def empty_mapping() -> Mapping[str, Any]:
+    """A read-only empty mapping, the default of mapping fields."""
     return types.MappingProxyType({})
 
 
@@ -307,6 +317,7 @@ def is_dns_name(name: str, *, wildcard: bool = False) -> bool:
 
 
 def kubernetes_name(value: object, field: str) -> str:
+    """A Kubernetes object name (a lowercase DNS subdomain)."""
     text = string(value, field)
     if len(text) > 253 or not _K8S_SUBDOMAIN.fullmatch(text):
         raise SpecError(
@@ -318,6 +329,7 @@ def kubernetes_name(value: object, field: str) -> str:
 
 
 def dns_name(text: str, field: str) -> str:
+    """A DNS SAN in ASCII, lowercased; a leading ``*.`` wildcard is allowed."""
     problem = pki_names.non_ascii_dns_problem(text)
     if problem is not None:
         raise SpecError(field, f"{quote(text)} {problem}")
@@ -332,6 +344,7 @@ def dns_name(text: str, field: str) -> str:
 
 
 def ip_address(text: str, field: str) -> str:
+    """An IPv4 or IPv6 address without zone, in canonical form."""
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -343,6 +356,7 @@ def ip_address(text: str, field: str) -> str:
 
 
 def uri(text: str, field: str) -> str:
+    """An absolute URI of printable ASCII, at most 2048 characters."""
     scheme, colon, rest = text.partition(":")
     if (
         not colon
@@ -362,6 +376,7 @@ def uri(text: str, field: str) -> str:
 
 
 def email(text: str, field: str) -> str:
+    """An email address; its domain is lowercased."""
     local, at, domain = text.rpartition("@")
     problem = pki_names.non_ascii_dns_problem(domain)
     if problem is not None:
@@ -372,6 +387,7 @@ def email(text: str, field: str) -> str:
 
 
 def dotted_oid(value: object, field: str) -> str:
+    """A dotted OID such as ``1.3.6.1.4.1.55555.1``."""
     text = string(value, field)
     arcs = text.split(".")
     if len(text) > 256 or not _OID.fullmatch(text) or (arcs[0] != "2" and int(arcs[1]) >= 40):

@@ -235,6 +235,7 @@ _GLOB_PROBLEMS: Final[Mapping[str, Callable[[str, tuple[str, ...]], str | None]]
 def parse_globs(
     value: object, field: str, kind: GlobKind | Literal["claim"], default: tuple[str, ...]
 ) -> tuple[str, ...]:
+    """A list of unique patterns, each checked for its kind; absent gives the default."""
     if value is None:
         return default
     patterns = fields.unique(value, field)

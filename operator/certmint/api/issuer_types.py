@@ -141,7 +141,7 @@ class IssuerSpec:
             SpecError: The first field that cannot be used, with its path.
         """
         body = fields.mapping(body, "body")
-        kind = fields.choice(body.get("kind"), "kind", ("Issuer", "ClusterIssuer"), default="")
+        kind = fields.choice(body.get("kind"), "kind", resources.ISSUER_KINDS, default="")
         if not kind:
             raise fields.SpecError("kind", "is required")
         metadata = fields.mapping(body.get("metadata"), "metadata")

@@ -78,6 +78,7 @@ class IssuancePolicy:
 
 
 def parse_policy(value: object, issuer_label: str) -> IssuancePolicy:
+    """An issuer's ``spec.policy``, with the documented defaults filled in."""
     field = "spec.policy"
     raw = fields.mapping(value, field)
     minimum = (
