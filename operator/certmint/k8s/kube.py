@@ -254,7 +254,6 @@ class Kube:
         except NotFoundError:
             return
 
-    # ServiceAccounts ----------------------------------------------------------------
     # certmint.io objects -------------------------------------------------------------
     async def patch_status(
         self, kind: str, namespace: str | None, name: str, status: Mapping[str, Any]
@@ -280,11 +279,8 @@ class Kube:
             if namespace is None:
                 result: Json = await self._call(
                     self._custom.get_cluster_custom_object,
-                    resources.GROUP,
-                    resources.VERSION,
-                    plural,
-                    name,
-                )
+                    resources.GROUP, resources.VERSION, plural, name,
+                )  # fmt: skip
             else:
                 result = await self._call(
                     self._custom.get_namespaced_custom_object,
@@ -302,12 +298,8 @@ class Kube:
         if namespace is None:
             result: Json = await self._call(
                 self._custom.patch_cluster_custom_object,
-                resources.GROUP,
-                resources.VERSION,
-                plural,
-                name,
-                body,
-            )
+                resources.GROUP, resources.VERSION, plural, name, body,
+            )  # fmt: skip
         else:
             result = await self._call(
                 self._custom.patch_namespaced_custom_object,
