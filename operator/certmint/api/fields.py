@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar, Final
 
+from certmint.api import resources
 from certmint.pki import names as pki_names
 
 #: Parsed durations longer than this are refused as typos.
@@ -406,7 +407,7 @@ def label_key(key: str, field: str, *, ours: bool = True) -> str:
         raise SpecError(
             field, f"{quote(key)} is not a valid key; write name or prefix/name, e.g. team"
         )
-    if ours and (prefix == "certmint.io" or prefix.endswith(".certmint.io")):
+    if ours and (prefix == resources.GROUP or prefix.endswith(f".{resources.GROUP}")):
         raise SpecError(field, f"{quote(key)} is reserved for the operator")
     return key
 
