@@ -16,7 +16,7 @@ from typing import Any
 from certmint.api import resources
 from certmint.cli import convert_cmd
 from certmint.core import secret_format, status
-from certmint.k8s import kube
+from certmint.k8s import kube, leader
 from certmint.pki import claims, errors, extensions
 from certmint.runtime import logs, settings
 
@@ -88,6 +88,11 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument("--lease-duration", type=float, default=15.0, help="leader Lease, seconds")
     run.add_argument("--identity", default="", help="leader-election identity (default: host)")
     run.add_argument(
+        "--lease-name",
+        default=leader.DEFAULT_LEASE_NAME,
+        help="leader Lease in $CERTMINT_NAMESPACE: one per shard (docs/operations.md)",
+    )
+    run.add_argument(
         "--claims-oid", type=_claims_oids, default=claims.DEFAULT_OIDS, help=_CLAIMS_OID_HELP
     )
 
@@ -150,6 +155,7 @@ def command_run(args: argparse.Namespace) -> int:
         settings=config,
         lease_duration=args.lease_duration,
         identity=args.identity,
+        lease_name=args.lease_name,
     )
     return asyncio.run(runner.run(options))
 

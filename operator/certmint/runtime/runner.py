@@ -57,6 +57,7 @@ class Options:
     settings: settings.Settings = dataclasses.field(default_factory=settings.Settings)
     lease_duration: float = 15.0
     identity: str = ""
+    lease_name: str = leader.DEFAULT_LEASE_NAME
 
 
 async def serve_metrics(
@@ -307,7 +308,7 @@ async def supervise(tasks: Sequence[asyncio.Task[Any]]) -> int:
 
 
 def build_elector(api: kube.Kube, options: Options, identity: str) -> leader.LeaderElector:
-    """Leader election on the Lease in the operator namespace, timed from the lease duration.
+    """Leader election on the Lease (``--lease-name``) in the operator namespace.
 
     Args:
         api: The client the Lease is read and written with.
@@ -321,6 +322,7 @@ def build_elector(api: kube.Kube, options: Options, identity: str) -> leader.Lea
         api,
         options.settings.operator_namespace,
         identity,
+        name=options.lease_name,
         lease_duration=options.lease_duration,
         renew_deadline=options.lease_duration * 2 / 3,
         retry_period=max(options.lease_duration / 7.5, 0.5),

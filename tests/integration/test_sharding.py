@@ -1,0 +1,210 @@
+"""Two operators on disjoint namespace shards: each issues its own namespaces, once.
+
+Two real ``certmint run -n ... -n ...`` processes run side by side against the real API
+server, each with its own ``$CERTMINT_NAMESPACE`` and its own Lease (the second one also
+renamed with ``--lease-name``), as docs/operations.md's sharding procedure sets them up.
+A fifth namespace belongs to no shard. Certificates are created in all five; the proof
+that the shards split the work and nothing was issued twice is taken from four
+independent sources: the objects (every Certificate Ready at revision 1, its Secret's
+serial the one its status names), the API server's own request counter (one Secret
+create per Certificate and CA, no Secret update), each shard's log (it issued exactly
+its own namespaces' Certificates) and each shard's metrics (only its own namespaces).
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from bench import api_writes
+from kubernetes import client
+
+from tests.integration.support import (
+    OperatorProcess,
+    ca_issuer,
+    certificate,
+    get_certificate,
+    issuances,
+    wait_until,
+)
+
+PER_NAMESPACE = 8  # Certificates in each namespace
+NAMESPACE_LABEL = re.compile(r'[{,]namespace="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The namespaces of one test run: two per shard, one unowned, one system namespace each."""
+
+    run: str
+
+    def shard(self, shard: str) -> tuple[str, str]:
+        return (f"shard-{shard}1-{self.run}", f"shard-{shard}2-{self.run}")
+
+    def system(self, shard: str) -> str:
+        return f"certmint-{shard}-{self.run}"
+
+    @property
+    def unowned(self) -> str:
+        return f"unowned-{self.run}"
+
+    @property
+    def workloads(self) -> tuple[str, ...]:
+        return (*self.shard("a"), *self.shard("b"), self.unowned)
+
+    @property
+    def everything(self) -> tuple[str, ...]:
+        return (*self.workloads, self.system("a"), self.system("b"))
+
+
+@pytest.fixture
+def layout(kube: client.ApiClient, running_operator: OperatorProcess) -> Iterator[Layout]:
+    """Fresh namespaces; the session operator (``-A``: it would serve every shard) stopped."""
+    running_operator.stop()
+    layout = Layout(uuid.uuid4().hex[:6])
+    core = client.CoreV1Api(kube)
+    for name in layout.everything:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield layout
+    custom = client.CustomObjectsApi(kube)
+    for name in layout.workloads:
+        for plural in ("certificates", "issuers"):
+            custom.delete_collection_namespaced_custom_object(
+                "certmint.io", "v1alpha1", name, plural
+            )
+    for name in layout.everything:
+        core.delete_namespace(name)
+
+
+def start_shard(
+    layout: Layout, shard: str, kubeconfig: Path, log_dir: Path, *lease_name: str
+) -> OperatorProcess:
+    """``certmint run -n <its two namespaces>`` in its own system namespace, JSON logs."""
+    process = OperatorProcess(
+        kubeconfig,
+        log_dir,
+        name=f"shard-{shard}",
+        extra_args=("--log-format=json", f"--identity=shard-{shard}", *lease_name),
+    )
+    scope = [arg for namespace in layout.shard(shard) for arg in ("-n", namespace)]
+    return process.start(*scope, env={"CERTMINT_NAMESPACE": layout.system(shard)})
+
+
+def api_server_requests(kube: client.ApiClient) -> dict[api_writes.RequestKey, float]:
+    """The API server's ``apiserver_request_total``, as `bench.api_writes` sums it."""
+    response = kube.rest_client.request("GET", f"{kube.configuration.host}/metrics")
+    return api_writes.request_counts(response.read().decode())
+
+
+def lease_holders(kube: client.ApiClient, layout: Layout) -> dict[str, str | None]:
+    """``namespace/name`` -> holder of every Lease in the shards' system namespaces."""
+    coordination = client.CoordinationV1Api(kube)
+    return {
+        f"{namespace}/{lease.metadata.name}": lease.spec.holder_identity
+        for namespace in (layout.system("a"), layout.system("b"))
+        for lease in coordination.list_namespaced_lease(namespace).items
+    }
+
+
+def ready_revisions(kube: client.ApiClient, namespace: str) -> dict[str, tuple[int, str]] | None:
+    """Per Certificate of a namespace: (status revision, Secret revision), once all are Ready."""
+    core = client.CoreV1Api(kube)
+    result: dict[str, tuple[int, str]] = {}
+    for index in range(PER_NAMESPACE):
+        name = f"cert-{index}"
+        status = get_certificate(kube, namespace, name).get("status") or {}
+        ready = [c for c in status.get("conditions") or () if c.get("type") == "Ready"]
+        if not ready or ready[0].get("status") != "True":
+            return None
+        secret = core.read_namespaced_secret(f"{name}-tls", namespace)
+        annotations = secret.metadata.annotations
+        assert annotations["certmint.io/serial"] == status["serialNumber"], name
+        result[f"{namespace}/{name}"] = (status["revision"], annotations["certmint.io/revision"])
+    return result
+
+
+def test_two_shards_each_issue_their_own_namespaces_exactly_once(
+    kube: client.ApiClient, kubeconfig_path: Path, layout: Layout, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    shards = {
+        "a": start_shard(layout, "a", kubeconfig_path, tmp_path),
+        "b": start_shard(
+            layout, "b", kubeconfig_path, tmp_path, "--lease-name=certmint-leader-shard-b"
+        ),
+    }
+    try:
+        before = api_server_requests(kube)
+        for namespace in layout.workloads:
+            ca_issuer(kube, namespace)
+            for index in range(PER_NAMESPACE):
+                certificate(kube, namespace, f"cert-{index}")
+        owned = [*layout.shard("a"), *layout.shard("b")]
+        revisions: dict[str, tuple[int, str]] = {}
+        for namespace in owned:
+            found = wait_until(
+                lambda namespace=namespace: ready_revisions(kube, namespace),
+                timeout=60,
+                what=f"every Certificate of {namespace} Ready",
+            )
+            revisions.update(found)
+        issued_in = time.monotonic() - started
+        writes = api_writes.writes_between(before, api_server_requests(kube))
+        logged = {shard: issuances(process.log()) for shard, process in shards.items()}
+        in_metrics = {
+            shard: set(NAMESPACE_LABEL.findall(process.metrics()))
+            for shard, process in shards.items()
+        }
+        holders = lease_holders(kube, layout)
+    finally:
+        for process in shards.values():
+            process.stop()
+    print(f"\nsharding: {len(owned) * PER_NAMESPACE} Certificates on 2 shards in {issued_in:.1f}s")
+
+    times_issued = collections.Counter(where for _, where, _ in logged["a"] + logged["b"])
+    unowned = get_certificate(kube, layout.unowned, "cert-0")
+    secrets_per_namespace = PER_NAMESPACE + 1  # the Certificates' and the generated CA
+    assert {
+        "revisions": revisions,
+        "times each Certificate was issued": dict(times_issued),
+        "namespaces each shard issued in": {
+            shard: {where.split("/")[0] for _, where, _ in items} for shard, items in logged.items()
+        },
+        "namespaces in each shard's metrics": in_metrics,
+        "Secret writes the API server counted": {
+            verb: writes.get(f"{verb} secrets", 0) for verb in ("POST", "PUT", "PATCH")
+        },
+        "Leases": holders,
+        "the unowned namespace's Certificate": unowned.get("status"),
+    } == {
+        "revisions": {
+            f"{namespace}/cert-{index}": (1, "1")
+            for namespace in owned
+            for index in range(PER_NAMESPACE)
+        },
+        "times each Certificate was issued": dict.fromkeys(revisions, 1),
+        "namespaces each shard issued in": {
+            "a": set(layout.shard("a")),
+            "b": set(layout.shard("b")),
+        },
+        "namespaces in each shard's metrics": {
+            "a": set(layout.shard("a")),
+            "b": set(layout.shard("b")),
+        },
+        "Secret writes the API server counted": {
+            "POST": len(owned) * secrets_per_namespace,
+            "PUT": 0,
+            "PATCH": 0,
+        },
+        "Leases": {
+            f"{layout.system('a')}/certmint-leader": "shard-a",
+            f"{layout.system('b')}/certmint-leader-shard-b": "shard-b",
+        },
+        "the unowned namespace's Certificate": None,
+    }
