@@ -44,6 +44,9 @@ class Costs:
         scrape_cpu_ms_per_cert: Operator CPU of one full ``/metrics`` scrape, per certificate.
         api_ceiling_certs_per_second: Certificates per second the API server takes at two
             writes each (``api_ceiling_certs_per_second`` in results.json).
+        api_cpu_ms_per_write: CPU of the API server and etcd per write during the
+            ceiling phase: what the ceiling would be with cores of their own
+            (`with_api_cores`), whatever else the benchmark machine was running.
     """
 
     base_rss_mb: float
@@ -52,6 +55,7 @@ class Costs:
     writes_per_issuance: float
     scrape_cpu_ms_per_cert: float
     api_ceiling_certs_per_second: float
+    api_cpu_ms_per_write: float | None = None
 
     @property
     def api_write_ceiling(self) -> float:
@@ -59,16 +63,36 @@ class Costs:
         return self.api_ceiling_certs_per_second * CEILING_WRITES_PER_CERT
 
 
-#: docs/performance.md's measured costs (N = 1,000 and 10,000, quiet machine; the
-#: ceiling from this branch's run, see the docs): 121 MB at 1,000 and 246 MB at 10,000,
-#: 6.0 ms and 3.0 writes per issuance, a 0.65 s scrape at 10,000.
-MEASURED = Costs(
-    base_rss_mb=107.0,
-    kb_per_cert=14.2,
-    cpu_ms_per_issuance=6.0,
-    writes_per_issuance=3.0,
-    scrape_cpu_ms_per_cert=0.065,
-    api_ceiling_certs_per_second=150.0,
+#: docs/performance.md's measured costs: 121 MB at 1,000 and 246 MB at 10,000, 6.0 ms
+#: and 3.0 writes per issuance, a 0.65 s scrape at 10,000 (quiet machine); 3.1 ms of API
+#: server and etcd CPU per write in the ceiling phase, so a ceiling of 322 certificates/s
+#: for an API server and etcd with two cores of their own (`with_api_cores`).
+MEASURED_API_CPU_MS_PER_WRITE = 3.1
+
+
+def with_api_cores(costs: Costs, cores: float) -> Costs:
+    """The costs with the ceiling of an API server (and etcd) that has ``cores`` to itself.
+
+    Raises:
+        ValueError: The costs have no API CPU per write to scale.
+    """
+    if not costs.api_cpu_ms_per_write:
+        raise ValueError("no api_cpu_ms_per_write: the results have no ceiling phase CPU")
+    rate = cores * 1000.0 / (costs.api_cpu_ms_per_write * CEILING_WRITES_PER_CERT)
+    return dataclasses.replace(costs, api_ceiling_certs_per_second=round(rate, 1))
+
+
+MEASURED = with_api_cores(
+    Costs(
+        base_rss_mb=107.0,
+        kb_per_cert=14.2,
+        cpu_ms_per_issuance=6.0,
+        writes_per_issuance=3.0,
+        scrape_cpu_ms_per_cert=0.065,
+        api_ceiling_certs_per_second=0.0,
+        api_cpu_ms_per_write=MEASURED_API_CPU_MS_PER_WRITE,
+    ),
+    cores=2.0,
 )
 
 
@@ -245,6 +269,7 @@ def costs_from_results(documents: Sequence[Mapping[str, Any]], fallback: Costs =
         if doc.get("scrape_cpu_seconds")
     ]
     ceilings = values("api_ceiling_certs_per_second")
+    api_cpu = [cost for doc in documents if (cost := _api_cpu_ms_per_write(doc)) is not None]
     cpu, writes = values("operator_cpu_ms_per_cert"), values("api_writes_per_cert")
     return Costs(
         base_rss_mb=base,
@@ -257,7 +282,18 @@ def costs_from_results(documents: Sequence[Mapping[str, Any]], fallback: Costs =
         api_ceiling_certs_per_second=(
             min(ceilings) if ceilings else fallback.api_ceiling_certs_per_second
         ),
+        api_cpu_ms_per_write=statistics.mean(api_cpu) if api_cpu else fallback.api_cpu_ms_per_write,
     )
+
+
+def _api_cpu_ms_per_write(document: Mapping[str, Any]) -> float | None:
+    """API server + etcd CPU per write in a run's ceiling phase (it writes all N)."""
+    ceiling = document.get("api_ceiling") or {}
+    cpu = ceiling.get("cpu_seconds") or {}
+    if "kube-apiserver" not in cpu or not document.get("n"):
+        return None
+    writes = float(document["n"]) * float(ceiling.get("api_writes_per_cert") or 2.0)
+    return (float(cpu["kube-apiserver"]) + float(cpu.get("etcd", 0.0))) * 1000.0 / writes
 
 
 def _duration(text: str) -> timedelta:
@@ -329,9 +365,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cpu-cores", type=float, default=Budget.cpu_cores)
     parser.add_argument("--api-share", type=float, default=Budget.api_share)
     parser.add_argument("--renewal-rate", type=float, default=Budget.renewal_rate)
+    parser.add_argument(
+        "--api-cores", type=float, help="the ceiling of an API server with this many cores"
+    )
     args = parser.parse_args(argv)
     documents = [json.loads(path.read_text()) for path in args.results]
     costs = costs_from_results(documents) if documents else MEASURED
+    if args.api_cores:
+        costs = with_api_cores(costs, args.api_cores)
     budget = Budget(
         memory_mb=args.memory_mb,
         cpu_cores=args.cpu_cores,

@@ -173,8 +173,33 @@ def run(n: int, rss_mb: float, **fields: float) -> dict[str, float]:
 )
 def test_costs_from_results(documents: list[dict[str, float]], expected: capacity.Costs) -> None:
     found = capacity.costs_from_results(documents, fallback=COSTS)
-    rounded = capacity.Costs(**{key: round(value, 3) for key, value in found.__dict__.items()})
+    rounded = capacity.Costs(
+        **{key: None if value is None else round(value, 3) for key, value in found.__dict__.items()}
+    )
     assert rounded == expected
+
+
+def test_the_ceiling_phase_cpu_gives_the_ceiling_of_an_api_server_with_cores_of_its_own() -> None:
+    document = {
+        "n": 1000,
+        "api_ceiling": {
+            "api_ceiling_certs_per_second": 37.1,
+            "api_writes_per_cert": 2.0,
+            "cpu_seconds": {"kube-apiserver": 5.0, "etcd": 1.0, "others": 46.0},
+        },
+        "api_ceiling_certs_per_second": 37.1,
+    }
+    costs = capacity.costs_from_results([document], fallback=COSTS)
+    assert (
+        costs.api_ceiling_certs_per_second,
+        costs.api_cpu_ms_per_write,  # 6 CPU s over 2,000 writes
+        capacity.with_api_cores(costs, 2.0).api_ceiling_certs_per_second,  # 2 x 1000 / 6 ms
+    ) == (37.1, 3.0, 333.3)
+
+
+def test_without_ceiling_cpu_there_is_no_ceiling_to_scale() -> None:
+    with pytest.raises(ValueError, match="no api_cpu_ms_per_write"):
+        capacity.with_api_cores(COSTS, 2.0)
 
 
 def test_the_worked_table_has_one_row_per_fleet_and_flags_the_api_budget() -> None:
