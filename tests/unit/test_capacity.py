@@ -28,7 +28,7 @@ BUDGET = capacity.Budget(
 DAY, HOUR = timedelta(hours=24), timedelta(hours=1)
 
 
-def test_100k_certificates_of_24h_renewed_at_two_thirds_cost_the_api_server_5_writes_a_second():
+def test_100k_of_24h_renewed_at_two_thirds_cost_the_api_server_5_writes_a_second() -> None:
     fleet = capacity.Fleet(100_000, DAY)
     cost = capacity.load(fleet, COSTS, BUDGET)
     assert {
