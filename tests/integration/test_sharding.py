@@ -8,12 +8,18 @@ that the shards split the work and nothing was issued twice is taken from four
 independent sources: the objects (every Certificate Ready at revision 1, its Secret's
 serial the one its status names), the API server's own request counter (one Secret
 create per Certificate and CA, no Secret update), each shard's log (it issued exactly
-its own namespaces' Certificates) and each shard's metrics (only its own namespaces).
+its own namespaces' Certificates, and no line names another namespace) and each shard's
+metrics (only its own namespaces).
+
+Overlapping shards fail it: with one namespace in both shards' ``-n`` lists, the second
+shard's log and metrics name that namespace (whether or not it also won a race to issue
+there: a Secret create that loses to the other shard's is refused by the API server).
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import re
 import time
 import uuid
@@ -96,6 +102,19 @@ def start_shard(
     return process.start(*scope, env={"CERTMINT_NAMESPACE": layout.system(shard)})
 
 
+def logged_namespaces(json_log: str) -> set[str]:
+    """Every namespace a JSON log line names (what the shard acted on or looked at)."""
+    found: set[str] = set()
+    for line in json_log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if "namespace" in entry:
+            found.add(str(entry["namespace"]))
+    return found
+
+
 def api_server_requests(kube: client.ApiClient) -> dict[api_writes.RequestKey, float]:
     """The API server's ``apiserver_request_total``, as `bench.api_writes` sums it."""
     response = kube.rest_client.request("GET", f"{kube.configuration.host}/metrics")
@@ -157,6 +176,7 @@ def test_two_shards_each_issue_their_own_namespaces_exactly_once(
         issued_in = time.monotonic() - started
         writes = api_writes.writes_between(before, api_server_requests(kube))
         logged = {shard: issuances(process.log()) for shard, process in shards.items()}
+        in_logs = {shard: logged_namespaces(process.log()) for shard, process in shards.items()}
         in_metrics = {
             shard: set(NAMESPACE_LABEL.findall(process.metrics()))
             for shard, process in shards.items()
@@ -176,6 +196,7 @@ def test_two_shards_each_issue_their_own_namespaces_exactly_once(
         "namespaces each shard issued in": {
             shard: {where.split("/")[0] for _, where, _ in items} for shard, items in logged.items()
         },
+        "namespaces in each shard's log lines": in_logs,
         "namespaces in each shard's metrics": in_metrics,
         "Secret writes the API server counted": {
             verb: writes.get(f"{verb} secrets", 0) for verb in ("POST", "PUT", "PATCH")
@@ -190,6 +211,10 @@ def test_two_shards_each_issue_their_own_namespaces_exactly_once(
         },
         "times each Certificate was issued": dict.fromkeys(revisions, 1),
         "namespaces each shard issued in": {
+            "a": set(layout.shard("a")),
+            "b": set(layout.shard("b")),
+        },
+        "namespaces in each shard's log lines": {
             "a": set(layout.shard("a")),
             "b": set(layout.shard("b")),
         },
