@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 
 import pytest
@@ -232,4 +233,162 @@ def test_two_shards_each_issue_their_own_namespaces_exactly_once(
             f"{layout.system('b')}/certmint-leader-shard-b": "shard-b",
         },
         "the unowned namespace's Certificate": None,
+    }
+
+
+# Label-selector shards -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Labelled:
+    """Namespaces labelled ``<key>=a`` or ``=b``; ``mover`` starts in shard a."""
+
+    run: str
+
+    @property
+    def key(self) -> str:
+        return f"shard-{self.run}"
+
+    @property
+    def system(self) -> str:
+        return f"certmint-sel-{self.run}"
+
+    def name(self, role: str) -> str:
+        return f"sel-{role}-{self.run}"
+
+    @property
+    def workloads(self) -> dict[str, str]:
+        """Namespace -> the shard it starts in."""
+        return {self.name("a"): "a", self.name("b"): "b", self.name("mover"): "a"}
+
+
+@pytest.fixture
+def labelled(kube: client.ApiClient, running_operator: OperatorProcess) -> Iterator[Labelled]:
+    """Fresh labelled namespaces; the session operator stopped (it would serve them all)."""
+    running_operator.stop()
+    labelled = Labelled(uuid.uuid4().hex[:6])
+    core = client.CoreV1Api(kube)
+    for name, shard in {**labelled.workloads, labelled.system: ""}.items():
+        labels = {labelled.key: shard} if shard else {}
+        core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+        )
+    yield labelled
+    custom = client.CustomObjectsApi(kube)
+    for name in labelled.workloads:
+        for plural in ("certificates", "issuers"):
+            custom.delete_collection_namespaced_custom_object(
+                "certmint.io", "v1alpha1", name, plural
+            )
+    for name in (*labelled.workloads, labelled.system):
+        core.delete_namespace(name)
+
+
+def namespaces_in_metrics(process: OperatorProcess) -> set[str] | None:
+    """The namespaces a shard's ``/metrics`` names; None while it restarts (no page)."""
+    process.check_running()
+    status, text = process.get("/metrics")
+    return set(NAMESPACE_LABEL.findall(text)) if status == HTTPStatus.OK else None
+
+
+def test_label_selector_shards_hand_over_a_namespace_that_changes_shard(
+    kube: client.ApiClient, kubeconfig_path: Path, labelled: Labelled, tmp_path: Path
+) -> None:
+    shards = {
+        shard: OperatorProcess(
+            kubeconfig_path,
+            tmp_path,
+            name=f"selector-{shard}",
+            extra_args=("--log-format=json", f"--identity=shard-{shard}"),
+        ).start(
+            f"--namespace-selector={labelled.key}={shard}",
+            env={"CERTMINT_NAMESPACE": labelled.system},
+        )
+        for shard in ("a", "b")
+    }
+    mover = labelled.name("mover")
+    try:
+        before = api_server_requests(kube)
+        for namespace in labelled.workloads:
+            ca_issuer(kube, namespace)
+            for index in range(PER_NAMESPACE):
+                certificate(kube, namespace, f"cert-{index}")
+        for namespace in labelled.workloads:
+            wait_until(
+                lambda namespace=namespace: ready_revisions(kube, namespace),
+                timeout=60,
+                what=f"every Certificate of {namespace} Ready",
+            )
+        served_before = {shard: namespaces_in_metrics(p) for shard, p in shards.items()}
+
+        moved_at = time.monotonic()
+        client.CoreV1Api(kube).patch_namespace(mover, {"metadata": {"labels": {labelled.key: "b"}}})
+        expected_after = {"a": {labelled.name("a")}, "b": {labelled.name("b"), mover}}
+        wait_until(
+            lambda: all(
+                namespaces_in_metrics(process) == expected_after[shard]
+                for shard, process in shards.items()
+            ),
+            timeout=60,
+            what=f"{mover} served by shard b alone",
+        )
+        handed_over = time.monotonic() - moved_at
+        certificate(kube, mover, "after-move")
+        wait_until(
+            lambda: (get_certificate(kube, mover, "after-move").get("status") or {}).get(
+                "revision"
+            ),
+            timeout=60,
+            what="the Certificate created after the move issued",
+        )
+        writes = api_writes.writes_between(before, api_server_requests(kube))
+        revisions = {ns: ready_revisions(kube, ns) for ns in labelled.workloads}
+        issued = {shard: issuances(p.log()) for shard, p in shards.items()}
+        holders = {
+            lease.metadata.name: lease.spec.holder_identity
+            for lease in client.CoordinationV1Api(kube).list_namespaced_lease(labelled.system).items
+        }
+    finally:
+        for process in shards.values():
+            process.stop()
+    print(f"\nselector shards: {mover} handed over to shard b in {handed_over:.1f}s")
+
+    times_issued = collections.Counter(where for items in issued.values() for _, where, _ in items)
+    assert {
+        "served before the move": served_before,
+        "revisions after the move": revisions,
+        "times each Certificate was issued": dict(times_issued),
+        "who issued after-move": [
+            shard
+            for shard, items in issued.items()
+            for _, where, _ in items
+            if where == f"{mover}/after-move"
+        ],
+        "Secret writes the API server counted": {
+            verb: writes.get(f"{verb} secrets", 0) for verb in ("POST", "PUT", "PATCH")
+        },
+        "Leases": holders,
+    } == {
+        "served before the move": {
+            "a": {labelled.name("a"), mover},
+            "b": {labelled.name("b")},
+        },
+        "revisions after the move": {
+            ns: {f"{ns}/cert-{index}": (1, "1") for index in range(PER_NAMESPACE)}
+            for ns in labelled.workloads
+        },
+        "times each Certificate was issued": {
+            **{
+                f"{ns}/cert-{index}": 1
+                for ns in labelled.workloads
+                for index in range(PER_NAMESPACE)
+            },
+            f"{mover}/after-move": 1,
+        },
+        "who issued after-move": ["b"],
+        "Secret writes the API server counted": {
+            # every Certificate's and every generated CA's, once; nothing rewritten
+            "POST": len(labelled.workloads) * (PER_NAMESPACE + 1) + 1,
+            "PUT": 0,
+            "PATCH": 0,
+        },
+        "Leases": {"certmint-leader-a": "shard-a", "certmint-leader-b": "shard-b"},
     }

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,11 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     scope = run.add_mutually_exclusive_group()
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
     scope.add_argument("-n", "--namespace", action="append", default=[], help="watch NS (repeat)")
+    scope.add_argument(
+        "--namespace-selector",
+        metavar="KEY=VALUE",
+        help="serve the namespaces whose labels match key=value[,key=value] (a shard)",
+    )
     run.add_argument("--metrics-port", type=int, default=9403)
     run.add_argument("--metrics-address", default="0.0.0.0")  # noqa: S104 -- probes from the node
     run.add_argument("--log-format", choices=("text", "json"), default="text")
@@ -89,8 +95,8 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument("--identity", default="", help="leader-election identity (default: host)")
     run.add_argument(
         "--lease-name",
-        default=leader.DEFAULT_LEASE_NAME,
-        help="leader Lease in $CERTMINT_NAMESPACE: one per shard (docs/operations.md)",
+        help="leader Lease in $CERTMINT_NAMESPACE: one per shard (default: certmint-leader, "
+        "with --namespace-selector certmint-leader-<values>)",
     )
     run.add_argument(
         "--claims-oid", type=_claims_oids, default=claims.DEFAULT_OIDS, help=_CLAIMS_OID_HELP
@@ -134,7 +140,7 @@ def _api(args: argparse.Namespace) -> kube.Kube:
 
 def command_run(args: argparse.Namespace) -> int:
     # Imported here: inspect, status and renew start faster without aiohttp and the runtime.
-    from certmint.runtime import runner  # noqa: PLC0415
+    from certmint.runtime import runner, shard  # noqa: PLC0415
 
     logs.configure(args.log_format, args.verbose)
     config = settings.Settings(
@@ -155,9 +161,22 @@ def command_run(args: argparse.Namespace) -> int:
         settings=config,
         lease_duration=args.lease_duration,
         identity=args.identity,
-        lease_name=args.lease_name,
+        lease_name=args.lease_name or leader.DEFAULT_LEASE_NAME,
     )
-    return asyncio.run(runner.run(options))
+    if args.namespace_selector is None:
+        return asyncio.run(runner.run(options))
+    try:
+        selector = shard.Selector.parse(args.namespace_selector)
+    except ValueError as err:
+        print(f"certmint run: --namespace-selector: {err}", file=sys.stderr)
+        return 2
+    options = dataclasses.replace(options, lease_name=args.lease_name or selector.lease_name)
+
+    def serve(namespaces: tuple[str, ...]) -> Coroutine[Any, Any, int]:
+        return runner.run(dataclasses.replace(options, namespaces=namespaces))
+
+    configuration = shard.load_configuration(args.kubeconfig)
+    return asyncio.run(shard.run(configuration, selector, serve))
 
 
 def command_inspect(args: argparse.Namespace) -> int:

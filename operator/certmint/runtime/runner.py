@@ -329,6 +329,22 @@ def build_elector(api: kube.Kube, options: Options, identity: str) -> leader.Lea
     )
 
 
+def register_collector(
+    rec: Reconcilers, watches: health.WatchHealth, elector: leader.LeaderElector
+) -> metrics.StoreCollector:
+    """Registers the scrape-time collector of this run's store (unregistered at its end)."""
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    collector = metrics.StoreCollector(
+        rec.store,
+        watches,
+        elector.is_leader,
+        queues={"certificates": rec.certificates.queue, "issuers": rec.issuers.queue},
+    )
+    prometheus_client.REGISTRY.register(collector)
+    metrics.initialize_series(policy.REASONS)
+    return collector
+
+
 async def run(options: Options) -> int:
     """Runs the operator until SIGINT/SIGTERM.
 
@@ -353,16 +369,7 @@ async def run(options: Options) -> int:
     informers = build_informers(rec, elector, watches, connection, options.namespaces)
     received = asyncio.Event()
     kopf = build_kopf(rec, watches, connection, configuration, (options.namespaces, received))
-    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
-    prometheus_client.REGISTRY.register(
-        metrics.StoreCollector(
-            store,
-            watches,
-            elector.is_leader,
-            queues={"certificates": rec.certificates.queue, "issuers": rec.issuers.queue},
-        )
-    )
-    metrics.initialize_series(policy.REASONS)
+    collector = register_collector(rec, watches, elector)
     tasks = [
         *(asyncio.create_task(each.run(), name=f"watch {each.name}") for each in informers),
         asyncio.create_task(kopf.run(), name="kopf-issuers"),
@@ -379,6 +386,7 @@ async def run(options: Options) -> int:
         )
     except OSError:
         await _stop(tasks, connection, api)
+        prometheus_client.REGISTRY.unregister(collector)
         raise
     log.info("certmint %s starting (metrics on :%d)", identity, options.metrics_port)
     try:
@@ -386,6 +394,8 @@ async def run(options: Options) -> int:
     finally:
         await _stop(tasks, connection, api)
         await server.cleanup()
+        # A shard (`certmint.runtime.shard`) runs the runtime again in this process.
+        prometheus_client.REGISTRY.unregister(collector)
 
 
 async def _stop(
