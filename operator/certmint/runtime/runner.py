@@ -384,7 +384,7 @@ async def run(options: Options) -> int:
             options.metrics_port,
             facts_of(tasks, [*informers, kopf], rec, watches, elector),
         )
-    except OSError:
+    except BaseException:  # OSError, or a shard's restart cancelling the start
         await _stop(tasks, connection, api)
         prometheus_client.REGISTRY.unregister(collector)
         raise
