@@ -36,6 +36,8 @@ from tests.integration.support import (
     OperatorProcess,
     ca_issuer,
     certificate,
+    condition,
+    create,
     get_certificate,
     issuances,
     wait_until,
@@ -391,4 +393,144 @@ def test_label_selector_shards_hand_over_a_namespace_that_changes_shard(
             "PATCH": 0,
         },
         "Leases": {"certmint-leader-a": "shard-a", "certmint-leader-b": "shard-b"},
+    }
+
+
+def log_messages(json_log: str) -> list[str]:
+    """The messages of a JSON log."""
+    messages = []
+    for line in json_log.splitlines():
+        try:
+            messages.append(str(json.loads(line).get("message", "")))
+        except ValueError:
+            continue
+    return messages
+
+
+def generated_cluster_cas(kube: client.ApiClient, namespace: str) -> bool:
+    """Whether the CA Secret of every ClusterIssuer that generates one is in ``namespace``.
+
+    Other tests' ClusterIssuers may still exist: the managing shard generates their CAs in
+    its fresh operator namespace first, and those creates must not count as this test's.
+    """
+    custom = client.CustomObjectsApi(kube)
+    wanted = {
+        item["spec"]["ca"]["secretName"]
+        for item in custom.list_cluster_custom_object("certmint.io", "v1alpha1", "clusterissuers")[
+            "items"
+        ]
+        if (item.get("spec") or {}).get("ca", {}).get("generate")
+    }
+    present = {
+        secret.metadata.name
+        for secret in client.CoreV1Api(kube).list_namespaced_secret(namespace).items
+    }
+    return wanted <= present
+
+
+def test_every_selector_shard_signs_with_a_cluster_issuer_that_one_shard_manages(
+    kube: client.ApiClient, kubeconfig_path: Path, labelled: Labelled, tmp_path: Path
+) -> None:
+    name = f"shared-{labelled.run}"
+    shards = {
+        shard: OperatorProcess(
+            kubeconfig_path,
+            tmp_path,
+            name=f"cluster-{shard}",
+            extra_args=("--log-format=json", f"--identity=shard-{shard}", *manage),
+        ).start(
+            f"--namespace-selector={labelled.key}={shard}",
+            env={"CERTMINT_NAMESPACE": labelled.system},
+        )
+        for shard, manage in (("a", ("--manage-cluster-issuers",)), ("b", ()))
+    }
+    namespaces = {"a": labelled.name("a"), "b": labelled.name("b")}
+    custom = client.CustomObjectsApi(kube)
+    try:
+        wait_until(
+            lambda: generated_cluster_cas(kube, labelled.system),
+            timeout=60,
+            what="the CAs of existing ClusterIssuers generated",
+        )
+        before = api_server_requests(kube)
+        create(
+            kube,
+            {
+                "kind": "ClusterIssuer",
+                "metadata": {"name": name},
+                "spec": {
+                    "ca": {"secretName": f"{name}-ca", "generate": {"commonName": f"{name} root"}},
+                    "trustDomain": "test.example",
+                },
+            },
+        )
+        for namespace in namespaces.values():
+            for index in range(PER_NAMESPACE):
+                certificate(
+                    kube,
+                    namespace,
+                    f"cert-{index}",
+                    issuerRef={"name": name, "kind": "ClusterIssuer"},
+                )
+        revisions = {
+            namespace: wait_until(
+                lambda namespace=namespace: ready_revisions(kube, namespace),
+                timeout=60,
+                what=f"every Certificate of {namespace} Ready",
+            )
+            for namespace in namespaces.values()
+        }
+        writes = api_writes.writes_between(before, api_server_requests(kube))
+        issued_logs = {shard: p.log() for shard, p in shards.items()}
+        issued = {shard: issuances(log) for shard, log in issued_logs.items()}
+        ca_secret = client.CoreV1Api(kube).read_namespaced_secret(f"{name}-ca", labelled.system)
+        issuers = {
+            f"{namespace}/cert-{index}": client.CoreV1Api(kube)
+            .read_namespaced_secret(f"cert-{index}-tls", namespace)
+            .metadata.annotations["certmint.io/issuer-name"]
+            for namespace in namespaces.values()
+            for index in range(PER_NAMESPACE)
+        }
+        ready = condition(
+            custom.get_cluster_custom_object("certmint.io", "v1alpha1", "clusterissuers", name)
+        )
+    finally:
+        for process in shards.values():
+            process.stop()
+        custom.delete_cluster_custom_object("certmint.io", "v1alpha1", "clusterissuers", name)
+        client.CoreV1Api(kube).delete_namespaced_secret(f"{name}-ca", labelled.system)
+
+    assert {
+        "revisions": revisions,
+        "issuer of every Secret": set(issuers.values()),
+        "namespaces each shard issued in": {
+            shard: {where.split("/")[0] for _, where, _ in items} for shard, items in issued.items()
+        },
+        "the CA Secret generated for": ca_secret.metadata.annotations.get(
+            "certmint.io/generated-for"
+        ),
+        "ClusterIssuer Ready": ready.get("status"),
+        "CAs generated by shard b": [
+            line for line in log_messages(issued_logs["b"]) if "generated root CA" in line
+        ],
+        # One create per Certificate and one for the CA: the shard that does not manage the
+        # ClusterIssuer never tried to generate its CA (a refused create counts too).
+        "Secret writes the API server counted": {
+            verb: writes.get(f"{verb} secrets", 0) for verb in ("POST", "PUT", "PATCH")
+        },
+    } == {
+        "revisions": {
+            namespace: {f"{namespace}/cert-{index}": (1, "1") for index in range(PER_NAMESPACE)}
+            for namespace in namespaces.values()
+        },
+        "issuer of every Secret": {name},
+        "namespaces each shard issued in": {shard: {ns} for shard, ns in namespaces.items()},
+        "the CA Secret generated for": f"ClusterIssuer/{name}",
+        "ClusterIssuer Ready": "True",
+        "CAs generated by shard b": [],
+        "Secret writes the API server counted": {
+            "POST": len(namespaces) * PER_NAMESPACE + 1,
+            "PUT": 0,
+            "PATCH": 0,
+        },
     }

@@ -94,6 +94,12 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument("--lease-duration", type=float, default=15.0, help="leader Lease, seconds")
     run.add_argument("--identity", default="", help="leader-election identity (default: host)")
     run.add_argument(
+        "--manage-cluster-issuers",
+        action="store_true",
+        help="with --namespace-selector: this shard writes ClusterIssuers' status, CAs and "
+        "trust (exactly one shard should); the others only sign with their CAs",
+    )
+    run.add_argument(
         "--lease-name",
         help="leader Lease in $CERTMINT_NAMESPACE: one per shard (default: certmint-leader, "
         "with --namespace-selector certmint-leader-<values>)",
@@ -152,6 +158,7 @@ def command_run(args: argparse.Namespace) -> int:
         retry_cap=args.retry_cap,
         issuer_resync=args.issuer_resync,
         claims_oid=args.claims_oid.write,
+        manage_cluster_issuers=args.namespace_selector is None or args.manage_cluster_issuers,
     )
     options = runner.Options(
         kubeconfig=args.kubeconfig,
@@ -170,7 +177,9 @@ def command_run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"certmint run: --namespace-selector: {err}", file=sys.stderr)
         return 2
-    options = dataclasses.replace(options, lease_name=args.lease_name or selector.lease_name)
+    options = dataclasses.replace(
+        options, lease_name=args.lease_name or selector.lease_name, cluster_issuers=True
+    )
 
     def serve(namespaces: tuple[str, ...]) -> Coroutine[Any, Any, int]:
         return runner.run(dataclasses.replace(options, namespaces=namespaces))

@@ -80,8 +80,9 @@ class IssuerReconciler:
             self.queue.forget(key)
             return
         now = self.clock()
+        manage = record.kind != "ClusterIssuer" or self.settings.manage_cluster_issuers
         try:
-            outcome = await self.authority.reconcile(record, now)
+            outcome = await self.authority.reconcile(record, now, manage=manage)
         except kube.KubeError as err:
             if kube.is_transient(err):
                 raise  # the API, not the CA: keep what is known, the worker retries soon
@@ -92,6 +93,11 @@ class IssuerReconciler:
         record.runtime = outcome.runtime
         if previous is state.NOT_RECONCILED:
             metrics.initialize_issuer_series(record.name, record.kind)
+        if not manage:
+            # Another shard manages this ClusterIssuer: sign with its CA, write nothing of it.
+            self._wake_certificates(record, previous)
+            self.queue.schedule(key, self._next_issuer_check(record, outcome, now), limited=False)
+            return
         await self._write_issuer_status(record, outcome, now)
         for type_, reason, message in outcome.events:
             self.sink.post(record.reference(), type_, reason, message)
@@ -101,18 +107,21 @@ class IssuerReconciler:
             self.sink.post(record.reference(), news.type, news.reason, news.message)
             level = logging.INFO if runtime.ready else logging.WARNING
             log.log(level, news.message, extra=issuer_log_fields(record, news.reason))
-        wake = issuer_pacing.certificate_wake(previous, runtime)
+        self._wake_certificates(record, previous)
+        if runtime.ready:
+            # After waking the Certificates: publishing into many namespaces takes a while.
+            await self._distribute_logged(record, outcome)
+            await self._write_issuer_status(record, outcome, now)  # only if TrustDistributed moved
+        self.queue.schedule(key, self._next_issuer_check(record, outcome, now), limited=False)
+
+    def _wake_certificates(self, record: state.IssuerRecord, previous: state.IssuerRuntime) -> None:
+        wake = issuer_pacing.certificate_wake(previous, record.runtime)
         for certificate_key in self.store.certificates_of(record.key) if wake else ():
             if wake == "recover":
                 self.certificates.wake_after_recovery(certificate_key)
             else:
                 # Re-issue every leaf (or refresh every ca.crt), spread out by the rate bound.
                 self.certificates.reissue_soon(certificate_key)
-        if runtime.ready:
-            # After waking the Certificates: publishing into many namespaces takes a while.
-            await self._distribute_logged(record, outcome)
-            await self._write_issuer_status(record, outcome, now)  # only if TrustDistributed moved
-        self.queue.schedule(key, self._next_issuer_check(record, outcome, now), limited=False)
 
     def _next_issuer_check(
         self, record: state.IssuerRecord, outcome: Outcome, now: datetime

@@ -58,6 +58,8 @@ class Options:
     lease_duration: float = 15.0
     identity: str = ""
     lease_name: str = leader.DEFAULT_LEASE_NAME
+    #: Serve ClusterIssuers although ``namespaces`` are listed (a label-selector shard).
+    cluster_issuers: bool = False
 
 
 async def serve_metrics(
@@ -229,6 +231,8 @@ def build_kopf(
     connection: informer.Connection,
     configuration: client.Configuration,
     options: tuple[Sequence[str], asyncio.Event],
+    *,
+    cluster_issuers: bool = False,
 ) -> kopf_issuers.KopfIssuers:
     """kopf for Issuers and ClusterIssuers, feeding the same handlers, tracked by ``watches``.
 
@@ -238,6 +242,7 @@ def build_kopf(
         connection: certmint's connection, for kopf's start gate.
         configuration: The client settings kopf logs in with.
         options: The namespaces watched (() for all), and the event the signal handler sets.
+        cluster_issuers: Watch ClusterIssuers even though namespaces are listed.
 
     Returns:
         The supervisor; its ``run`` is a task of the runtime. ClusterIssuers are watched
@@ -247,7 +252,7 @@ def build_kopf(
     namespaces, received = options
     queue = rec.certificates.queue
     issuer_handlers = {"issuers": handlers.issuer_events(rec.issuers, queue, "Issuer")}
-    if not namespaces:
+    if cluster_issuers or not namespaces:
         issuer_handlers["clusterissuers"] = handlers.issuer_events(
             rec.issuers, queue, "ClusterIssuer"
         )
@@ -368,7 +373,14 @@ async def run(options: Options) -> int:
     connection = informer.Connection(configuration)
     informers = build_informers(rec, elector, watches, connection, options.namespaces)
     received = asyncio.Event()
-    kopf = build_kopf(rec, watches, connection, configuration, (options.namespaces, received))
+    kopf = build_kopf(
+        rec,
+        watches,
+        connection,
+        configuration,
+        (options.namespaces, received),
+        cluster_issuers=options.cluster_issuers,
+    )
     collector = register_collector(rec, watches, elector)
     tasks = [
         *(asyncio.create_task(each.run(), name=f"watch {each.name}") for each in informers),

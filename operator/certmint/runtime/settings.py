@@ -24,6 +24,9 @@ class Settings:
         retry_cap: Longest delay between failed issuances.
         issuer_resync: How often a ready issuer re-reads its CA Secret.
         claims_oid: The OID new certificates carry their claims under (``--claims-oid``).
+        manage_cluster_issuers: Write ClusterIssuers' status, generate and rotate their CAs
+            and distribute their trust; a shard without ``--manage-cluster-issuers`` only
+            reads their CAs, to sign (docs/performance.md, "Scaling out").
     """
 
     operator_namespace: str = "certmint-system"
@@ -34,6 +37,7 @@ class Settings:
     retry_cap: timedelta = renewal.DEFAULT_BACKOFF_CAP
     issuer_resync: timedelta = timedelta(seconds=30)
     claims_oid: x509.ObjectIdentifier = claims.CLAIMS_OID
+    manage_cluster_issuers: bool = True
 
     @property
     def backoff(self) -> outcome.Backoff:
