@@ -13,7 +13,8 @@ re-issues nothing (docs/performance.md, "Restart"): namespace moves are rare, an
 restart keeps the runtime's one fixed set of informers simple.
 
 Without a matching namespace the shard serves nothing and waits (no metrics port).
-Namespaced Issuers only, as with ``-n`` (see docs/performance.md, "Scaling out").
+It serves namespaced Issuers and ClusterIssuers; only a shard run with
+``--manage-cluster-issuers`` manages the latter (docs/performance.md, "Scaling out").
 """
 
 from __future__ import annotations
