@@ -40,7 +40,7 @@ from harness.polling import wait_until
 
 RESULTS = Path(__file__).with_name("soak-results.json")
 ISSUANCE_METRIC = "certmint_issuance_total"
-#: The shortest lifetime certmint accepts (model.MIN_DURATION_FLOOR).
+#: The shortest lifetime certmint accepts (policy_types.MIN_DURATION_FLOOR).
 SHORTEST_LIFETIME = "1m"
 
 

@@ -7,9 +7,12 @@ which the benchmarks use too.
 from __future__ import annotations
 
 import base64
+import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ GROUP, VERSION = "certmint.io", "v1alpha1"
 BIN = Path(sys.executable).parent
 #: Quick retries and issuer checks, so that a test waits seconds, not minutes.
 QUICK_RETRIES = ("--retry-base=1", "--retry-cap=8", "--issuer-resync=2")
+ISSUED = re.compile(r"^issued serial (?P<serial>[0-9a-f]+) \(revision (?P<revision>\d+)\)")
 
 
 class OperatorProcess(operator_process.OperatorProcess):
@@ -39,6 +43,21 @@ class OperatorProcess(operator_process.OperatorProcess):
     ) -> None:
         options = (*QUICK_RETRIES, f"--lease-duration={lease_duration:g}", *extra_args)
         super().__init__(kubeconfig, log_dir, name, options=options)
+
+
+def issuances(json_log: str) -> list[tuple[float, str, str]]:
+    """(time, "namespace/name", serial) of every "issued serial" line of a JSON log."""
+    found: list[tuple[float, str, str]] = []
+    for line in json_log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        match = ISSUED.match(str(entry.get("message", "")))
+        if match:
+            moment = datetime.fromisoformat(entry["time"]).timestamp()
+            found.append((moment, f"{entry['namespace']}/{entry['certificate']}", match["serial"]))
+    return found
 
 
 # Objects ------------------------------------------------------------------------------

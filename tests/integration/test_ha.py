@@ -11,8 +11,6 @@ no Certificate was issued more than once.
 from __future__ import annotations
 
 import collections
-import json
-import re
 import signal
 import time
 import uuid
@@ -28,6 +26,7 @@ from tests.integration.support import (
     OperatorProcess,
     certificate,
     create,
+    issuances,
     leaf_of,
     read_secret,
     wait_for_condition,
@@ -38,7 +37,6 @@ SYSTEM_NAMESPACE = "certmint-system"
 LEASE = "certmint-leader"
 BURST = 30  # Certificates per test: half before the leader stops, half after
 TAKEOVER_LIMIT = 30.0  # seconds, from the issue
-ISSUED = re.compile(r"^issued serial (?P<serial>[0-9a-f]+) \(revision (?P<revision>\d+)\)")
 
 
 class Replica(OperatorProcess):
@@ -62,19 +60,7 @@ class Replica(OperatorProcess):
 
     def issuances(self) -> list[tuple[float, str, str]]:
         """(time, "namespace/name", serial) of every "issued serial" log line."""
-        found: list[tuple[float, str, str]] = []
-        for line in self.log().splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            match = ISSUED.match(str(entry.get("message", "")))
-            if match:
-                moment = datetime.fromisoformat(entry["time"]).timestamp()
-                found.append(
-                    (moment, f"{entry['namespace']}/{entry['certificate']}", match["serial"])
-                )
-        return found
+        return issuances(self.log())
 
 
 def lease_holder(kube: client.ApiClient) -> tuple[str | None, datetime | None]:

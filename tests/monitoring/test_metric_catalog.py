@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from certmint.core import state
-from certmint.runtime import handlers, metrics, scheduler
+from certmint.runtime import health, metrics, scheduler
 from tests.monitoring import metric_catalog
 
 EXPOSITION_SUFFIX = {"counter": "_total", "gauge": "", "histogram": ""}
@@ -12,7 +12,7 @@ EXPOSITION_SUFFIX = {"counter": "_total", "gauge": "", "histogram": ""}
 def test_the_operator_exports_exactly_the_catalogued_metrics() -> None:
     collector = metrics.StoreCollector(
         state.Store(),
-        handlers.WatchHealth(),
+        health.WatchHealth(),
         lambda: True,
         queues={"certificates": scheduler.WorkQueue(rate=1.0, burst=1)},
     )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from certmint.api import model
+from certmint.api import certificate_types, issuer_types
 from certmint.cli import convert
 from certmint.core import policy
 
@@ -157,8 +157,8 @@ def test_a_list_is_flattened_and_adoption_can_be_left_out() -> None:
 
 def test_the_converted_issuer_policy_allows_the_converted_certificate() -> None:
     issuer_body, certificate_body = convert.convert(load("ca-migration.yaml")).objects
-    issuer = model.IssuerSpec.from_body(issuer_body)
-    certificate = model.CertificateSpec.from_body(certificate_body)
+    issuer = issuer_types.IssuerSpec.from_body(issuer_body)
+    certificate = certificate_types.CertificateSpec.from_body(certificate_body)
 
     assert policy.evaluate(issuer.policy, certificate, namespace="payments") is None
     assert certificate.adopt_cert_manager_certificate == "api"

@@ -8,18 +8,19 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from certmint.core import secret_format, state
+from certmint.api import resources
+from certmint.core import state
 from certmint.k8s import kube
-from certmint.runtime import controller, handlers
+from certmint.runtime import handlers, health, runner, settings
 from tests.unit.test_informer import DEADLINE_S
 
 NAMESPACE = "shop"
 
 
 @pytest.fixture
-def ctl() -> controller.Controller:
+def rec() -> runner.Reconcilers:
     api = kube.Kube(client.ApiClient(client.Configuration()), threads=1)
-    return controller.Controller(api, state.Store(), controller.Settings())
+    return runner.Reconcilers.compose(api, state.Store(), settings.Settings())
 
 
 async def drain(queue: Any) -> list[Any]:
@@ -44,7 +45,7 @@ def certificate(name: str, version: str, **spec: Any) -> dict[str, Any]:
 
 
 def secret(name: str, version: str, owner: str | None) -> dict[str, Any]:
-    labels = {secret_format.LABEL_CERTIFICATE_NAME: owner} if owner else {}
+    labels = {resources.LABEL_CERTIFICATE_NAME: owner} if owner else {}
     return {
         "metadata": {
             "namespace": NAMESPACE,
@@ -58,89 +59,89 @@ def secret(name: str, version: str, owner: str | None) -> dict[str, Any]:
 
 
 async def test_a_certificate_is_stored_and_queued_and_its_own_echo_is_not(
-    ctl: controller.Controller,
+    rec: runner.Reconcilers,
 ) -> None:
-    handle = handlers.certificate_events(ctl, is_leader=lambda: False)
+    handle = handlers.certificate_events(rec.certificates, is_leader=lambda: False)
     handle("ADDED", certificate("web", "10"))
-    assert ctl.store.certificates[(NAMESPACE, "web")].resource_version == "10"
-    assert await drain(ctl.certificates) == [(NAMESPACE, "web")]
+    assert rec.store.certificates[(NAMESPACE, "web")].resource_version == "10"
+    assert await drain(rec.certificates.queue) == [(NAMESPACE, "web")]
 
     # What the controller does after its status patch: the record carries the answer's version.
-    ctl.store.certificates[(NAMESPACE, "web")].resource_version = "11"
+    rec.store.certificates[(NAMESPACE, "web")].resource_version = "11"
     handle("MODIFIED", certificate("web", "11"))
-    assert await drain(ctl.certificates) == []
+    assert await drain(rec.certificates.queue) == []
 
     handle("MODIFIED", certificate("web", "12", dnsNames=["other.shop.svc"]))
-    assert ctl.store.certificates[(NAMESPACE, "web")].spec.dns_names == ("other.shop.svc",)  # type: ignore[union-attr]
-    assert await drain(ctl.certificates) == [(NAMESPACE, "web")]
+    assert rec.store.certificates[(NAMESPACE, "web")].spec.dns_names == ("other.shop.svc",)  # type: ignore[union-attr]
+    assert await drain(rec.certificates.queue) == [(NAMESPACE, "web")]
 
     handle("DELETED", certificate("web", "12"))
-    assert (NAMESPACE, "web") not in ctl.store.certificates
-    assert list(ctl.store.certificates_of(("ClusterIssuer", "", "ca"))) == []
+    assert (NAMESPACE, "web") not in rec.store.certificates
+    assert list(rec.store.certificates_of(("ClusterIssuer", "", "ca"))) == []
 
 
-async def test_an_invalid_certificate_is_stored_with_its_error(ctl: controller.Controller) -> None:
-    handle = handlers.certificate_events(ctl, is_leader=lambda: False)
+async def test_an_invalid_certificate_is_stored_with_its_error(rec: runner.Reconcilers) -> None:
+    handle = handlers.certificate_events(rec.certificates, is_leader=lambda: False)
     handle("ADDED", certificate("web", "1", secretName=""))
-    record = ctl.store.certificates[(NAMESPACE, "web")]
+    record = rec.store.certificates[(NAMESPACE, "web")]
     assert record.spec is None
     assert record.spec_error is not None
-    assert await drain(ctl.certificates) == [(NAMESPACE, "web")]
+    assert await drain(rec.certificates.queue) == [(NAMESPACE, "web")]
 
 
 async def test_a_secret_change_queues_its_certificate_and_an_echo_of_our_write_does_not(
-    ctl: controller.Controller,
+    rec: runner.Reconcilers,
 ) -> None:
-    handle = handlers.secret_events(ctl)
+    handle = handlers.secret_events(rec.store, rec.certificates.queue)
     handle("ADDED", secret("web-tls", "5", owner="web"))
-    assert ctl.store.secrets[(NAMESPACE, "web-tls")].resource_version == "5"
-    assert await drain(ctl.certificates) == [(NAMESPACE, "web")]
+    assert rec.store.secrets[(NAMESPACE, "web-tls")].resource_version == "5"
+    assert await drain(rec.certificates.queue) == [(NAMESPACE, "web")]
 
     handle("MODIFIED", secret("web-tls", "5", owner="web"))  # what we stored from our write
-    assert await drain(ctl.certificates) == []
+    assert await drain(rec.certificates.queue) == []
 
     handle("MODIFIED", secret("web-tls", "6", owner="web"))
-    assert ctl.store.secrets[(NAMESPACE, "web-tls")].resource_version == "6"
-    assert await drain(ctl.certificates) == [(NAMESPACE, "web")]
+    assert rec.store.secrets[(NAMESPACE, "web-tls")].resource_version == "6"
+    assert await drain(rec.certificates.queue) == [(NAMESPACE, "web")]
 
     handle("DELETED", {"metadata": {"namespace": NAMESPACE, "name": "web-tls"}})
-    assert (NAMESPACE, "web-tls") not in ctl.store.secrets
-    assert await drain(ctl.certificates) == [(NAMESPACE, "web")]
+    assert (NAMESPACE, "web-tls") not in rec.store.secrets
+    assert await drain(rec.certificates.queue) == [(NAMESPACE, "web")]
 
 
 async def test_a_deleted_secret_never_stored_is_traced_to_its_certificate_by_label(
-    ctl: controller.Controller,
+    rec: runner.Reconcilers,
 ) -> None:
-    handle = handlers.secret_events(ctl)
+    handle = handlers.secret_events(rec.store, rec.certificates.queue)
     handle("DELETED", secret("api-tls", "9", owner="api"))
-    assert await drain(ctl.certificates) == [(NAMESPACE, "api")]
+    assert await drain(rec.certificates.queue) == [(NAMESPACE, "api")]
     handle("DELETED", secret("unowned", "9", owner=None))
-    assert await drain(ctl.certificates) == []
+    assert await drain(rec.certificates.queue) == []
 
 
 async def test_a_service_account_appearing_unblocks_the_certificates_waiting_for_it(
-    ctl: controller.Controller,
+    rec: runner.Reconcilers,
 ) -> None:
-    handle = handlers.service_account_events(ctl)
-    ctl.store.waiting_for_account[(NAMESPACE, "api")] = {(NAMESPACE, "a"), (NAMESPACE, "b")}
+    handle = handlers.service_account_events(rec.store, rec.certificates.queue)
+    rec.store.waiting_for_account[(NAMESPACE, "api")] = {(NAMESPACE, "a"), (NAMESPACE, "b")}
     handle("ADDED", {"metadata": {"namespace": NAMESPACE, "name": "api"}})
-    assert (NAMESPACE, "api") in ctl.store.service_accounts
-    assert sorted(await drain(ctl.certificates)) == [(NAMESPACE, "a"), (NAMESPACE, "b")]
+    assert (NAMESPACE, "api") in rec.store.service_accounts
+    assert sorted(await drain(rec.certificates.queue)) == [(NAMESPACE, "a"), (NAMESPACE, "b")]
     handle("DELETED", {"metadata": {"namespace": NAMESPACE, "name": "api"}})
-    assert (NAMESPACE, "api") not in ctl.store.service_accounts
+    assert (NAMESPACE, "api") not in rec.store.service_accounts
 
 
 async def test_the_store_is_synced_only_when_every_tracked_listing_is_in() -> None:
-    health = handlers.WatchHealth()
-    certificates, issuers = health.track(asyncio.Event()), health.track(asyncio.Event())
-    waiting = asyncio.create_task(health.wait_synced())
+    watches = health.WatchHealth()
+    certificates, issuers = watches.track(asyncio.Event()), watches.track(asyncio.Event())
+    waiting = asyncio.create_task(watches.wait_synced())
     certificates.set()
     await asyncio.sleep(0)
-    assert not health.synced
+    assert not watches.synced
     assert not waiting.done()
     issuers.set()
     await asyncio.wait_for(waiting, DEADLINE_S)
-    assert health.synced
+    assert watches.synced
 
 
 def cluster_issuer(name: str) -> dict[str, Any]:
@@ -151,26 +152,26 @@ def cluster_issuer(name: str) -> dict[str, Any]:
     }
 
 
-async def test_an_issuer_is_stored_under_its_kind_and_queued(ctl: controller.Controller) -> None:
-    handle = handlers.issuer_events(ctl, "ClusterIssuer")
+async def test_an_issuer_is_stored_under_its_kind_and_queued(rec: runner.Reconcilers) -> None:
+    handle = handlers.issuer_events(rec.issuers, rec.certificates.queue, "ClusterIssuer")
     handle("ADDED", cluster_issuer("ca"))
 
-    record = ctl.store.issuers[("ClusterIssuer", "", "ca")]
+    record = rec.store.issuers[("ClusterIssuer", "", "ca")]
     assert (record.kind, record.name, record.spec_error) == ("ClusterIssuer", "ca", None)
-    assert await drain(ctl.issuers) == [("ClusterIssuer", "", "ca")]
+    assert await drain(rec.issuers.queue) == [("ClusterIssuer", "", "ca")]
 
 
 async def test_a_deleted_issuer_leaves_the_store_and_queues_its_certificates(
-    ctl: controller.Controller,
+    rec: runner.Reconcilers,
 ) -> None:
-    handlers.certificate_events(ctl, lambda: False)("ADDED", certificate("web", "1"))
-    handle = handlers.issuer_events(ctl, "ClusterIssuer")
+    handlers.certificate_events(rec.certificates, lambda: False)("ADDED", certificate("web", "1"))
+    handle = handlers.issuer_events(rec.issuers, rec.certificates.queue, "ClusterIssuer")
     handle("ADDED", cluster_issuer("ca"))
-    await drain(ctl.certificates)
-    await drain(ctl.issuers)
+    await drain(rec.certificates.queue)
+    await drain(rec.issuers.queue)
 
     handle("DELETED", {"metadata": {"name": "ca"}})  # a listing's DELETED: the name only
 
-    assert ("ClusterIssuer", "", "ca") not in ctl.store.issuers
-    assert await drain(ctl.certificates) == [(NAMESPACE, "web")]
-    assert await drain(ctl.issuers) == []
+    assert ("ClusterIssuer", "", "ca") not in rec.store.issuers
+    assert await drain(rec.certificates.queue) == [(NAMESPACE, "web")]
+    assert await drain(rec.issuers.queue) == []

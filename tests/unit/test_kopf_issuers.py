@@ -16,6 +16,7 @@ from typing import Any, cast
 import pytest
 from kubernetes import client
 
+from certmint.api import resources
 from certmint.core import state
 from certmint.k8s import informer
 from certmint.runtime import kopf_issuers
@@ -48,7 +49,7 @@ class ScriptedConnection:
         self.existing: set[str] = set()
 
     async def get(self, path: str, params: Mapping[str, str]) -> Body:
-        assert path == kopf_issuers.API_PREFIX
+        assert path == resources.API_PREFIX
         self.requests += 1
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, BaseException):
@@ -137,7 +138,7 @@ async def test_no_issuer_at_all_completes_the_listing() -> None:
 
 @contextlib.asynccontextmanager
 async def fake_watcher(plural: str) -> AsyncIterator[asyncio.Task[None]]:
-    name = f"watcher for {plural}.{kopf_issuers.VERSION}.{kopf_issuers.GROUP}@None"
+    name = f"watcher for {plural}.{resources.VERSION}.{resources.GROUP}@None"
     task = asyncio.create_task(asyncio.Event().wait(), name=name)  # type: ignore[arg-type]
     try:
         yield task
@@ -196,7 +197,7 @@ def test_kopf_still_names_its_watcher_tasks_as_the_supervisor_expects() -> None:
     source = inspect.getsource(orchestration.spawn_missing_watchers)
     assert 'what = f"{resource}@{namespace}"' in source
     assert 'name=f"watcher for {what}"' in source
-    resource = references.Resource(kopf_issuers.GROUP, kopf_issuers.VERSION, "issuers")
+    resource = references.Resource(resources.GROUP, resources.VERSION, "issuers")
     assert f"watcher for {resource}@None".startswith(
-        f"watcher for issuers.{kopf_issuers.VERSION}.{kopf_issuers.GROUP}@"
+        f"watcher for issuers.{resources.VERSION}.{resources.GROUP}@"
     )

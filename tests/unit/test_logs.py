@@ -30,9 +30,9 @@ def record(
     extra: dict[str, Any] | None = None,
     exc_info: Any = None,
 ) -> logging.LogRecord:
-    """A record as ``logging.getLogger("certmint.runtime.controller").log(...)`` makes it."""
-    made = logging.getLogger("certmint.runtime.controller").makeRecord(
-        "certmint.runtime.controller", level, __file__, 1, message, args, exc_info, extra=extra
+    """A record as ``logging.getLogger("certmint.controller").log(...)`` makes it."""
+    made = logging.getLogger("certmint.controller").makeRecord(
+        "certmint.controller", level, __file__, 1, message, args, exc_info, extra=extra
     )
     made.created, made.msecs = CREATED, 250.0
     return made
@@ -44,7 +44,7 @@ JSON_CASES = [
         {
             "time": "2030-05-17T09:30:01.250+00:00",
             "level": "info",
-            "logger": "certmint.runtime.controller",
+            "logger": "certmint.controller",
             "message": "issued serial 0a1b (revision 2)",
             **CERTIFICATE,
         },
@@ -59,7 +59,7 @@ JSON_CASES = [
         {
             "time": "2030-05-17T09:30:01.250+00:00",
             "level": "warning",
-            "logger": "certmint.runtime.controller",
+            "logger": "certmint.controller",
             "message": "Issuer payments/ca: no Secret",
             "issuer": "Issuer/ca",
             "reason": "CASecretMissing",
@@ -71,7 +71,7 @@ JSON_CASES = [
         {
             "time": "2030-05-17T09:30:01.250+00:00",
             "level": "info",
-            "logger": "certmint.runtime.controller",
+            "logger": "certmint.controller",
             "message": "became the leader",
         },
         id="a line about no object carries no empty object fields",
@@ -112,13 +112,13 @@ def test_a_json_line_carries_the_exception_on_the_same_line() -> None:
 TEXT_CASES = [
     pytest.param(
         record("issued serial %s", "0a1b", extra=CERTIFICATE),
-        "2030-05-17 09:30:01,250 INFO    certmint.runtime.controller: issued serial 0a1b "
+        "2030-05-17 09:30:01,250 INFO    certmint.controller: issued serial 0a1b "
         "[namespace=payments certificate=api issuer=ClusterIssuer/workloads reason=RenewalDue]",
         id="a text line ends with the object and reason",
     ),
     pytest.param(
         record("became the leader", level=logging.WARNING),
-        "2030-05-17 09:30:01,250 WARNING certmint.runtime.controller: became the leader",
+        "2030-05-17 09:30:01,250 WARNING certmint.controller: became the leader",
         id="a text line about no object ends with the message",
     ),
 ]
@@ -189,7 +189,7 @@ def test_configure_writes_one_line_per_record_to_stderr_and_drops_kopf_chatter(
     expected: tuple[str, ...],
 ) -> None:
     logs.configure(log_format, verbose=False)
-    logging.getLogger("certmint.runtime.controller").warning("issuance failed", extra=CERTIFICATE)
+    logging.getLogger("certmint.controller").warning("issuance failed", extra=CERTIFICATE)
     logging.getLogger("kopf.objects").info("kopf chatter is dropped")
 
     assert [parse(line) for line in capsys.readouterr().err.splitlines()] == [expected]

@@ -15,11 +15,10 @@ import prometheus_client
 import pytest
 from prometheus_client.registry import CollectorRegistry
 
-from certmint.api import model
 from certmint.core import state
 from certmint.pki import ca as pki_ca
 from certmint.pki import keys
-from certmint.runtime import handlers, metrics, probes, runner
+from certmint.runtime import handlers, health, metrics, probes, runner
 
 #: (metric name, sorted label pairs) -> value: one scrape, comparable as a whole.
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -41,13 +40,13 @@ def key(metric: str, /, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]
 
 def scrape(
     store: state.Store,
-    health: handlers.WatchHealth | None = None,
+    watches: health.WatchHealth | None = None,
     is_leader: Callable[[], bool] = lambda: True,
     families: tuple[str, ...] = (*CERTIFICATE_FAMILIES, *ISSUER_FAMILIES),
 ) -> Series:
     """Collects once through a private registry; only the named families are kept."""
     registry = CollectorRegistry()
-    registry.register(metrics.StoreCollector(store, health or handlers.WatchHealth(), is_leader))
+    registry.register(metrics.StoreCollector(store, watches or health.WatchHealth(), is_leader))
     return {
         key(sample.name, **sample.labels): sample.value
         for family in registry.collect()
@@ -67,33 +66,17 @@ def certificate(
     issuer_ref: Mapping[str, str] | None = None,
     **spec_fields: Any,
 ) -> state.CertificateRecord:
-    """A record as the handlers build it: the spec parsed, or its error kept."""
+    """A record as the Certificate watch stores it: parsed by the handlers' parser."""
     body = {
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4())},
         "spec": {
             "secretName": "api-tls",
             "issuerRef": dict(issuer_ref or {"name": "ca"}),
             **spec_fields,
         },
+        "status": dict(status or {}),
     }
-    spec: model.CertificateSpec | None = None
-    error: model.SpecError | None = None
-    try:
-        spec = model.CertificateSpec.from_body(body)
-    except model.SpecError as err:
-        error = err
-    return state.CertificateRecord(
-        namespace=namespace,
-        name=name,
-        uid=str(uuid.uuid4()),
-        generation=1,
-        spec=spec,
-        spec_error=error,
-        spec_hash="",
-        renew_request="",
-        status=dict(status or {}),
-        issuer_key=state.issuer_key_for(namespace, spec.issuer_ref) if spec else None,
-    )
+    return handlers.certificate_record(body)
 
 
 def store_of(*records: state.CertificateRecord | state.IssuerRecord) -> state.Store:
@@ -323,13 +306,13 @@ def test_issuers_report_readiness_and_the_expiry_of_a_usable_ca(
     ],
 )
 def test_operator_health_series(leading: bool, synced: bool, expected: tuple[float, float]) -> None:
-    health = handlers.WatchHealth()
-    listed = health.track(asyncio.Event())
+    watches = health.WatchHealth()
+    listed = watches.track(asyncio.Event())
     if synced:
         listed.set()
     series = scrape(
         state.Store(),
-        health,
+        watches,
         lambda: leading,
         families=("certmint_leader", "certmint_cache_synced"),
     )
@@ -340,12 +323,12 @@ def test_operator_health_series(leading: bool, synced: bool, expected: tuple[flo
 
 
 def test_the_watch_event_age_counts_from_each_kinds_last_event() -> None:
-    health = handlers.WatchHealth()
-    health.seen("secrets")
-    health.last_event["certificates"] = health.last_event["secrets"] - 30.0
+    watches = health.WatchHealth()
+    watches.seen("secrets")
+    watches.last_event["certificates"] = watches.last_event["secrets"] - 30.0
     before = time.monotonic()
-    series = scrape(state.Store(), health, families=("certmint_watch_last_event_age_seconds",))
-    elapsed = time.monotonic() - before + (before - health.last_event["secrets"])
+    series = scrape(state.Store(), watches, families=("certmint_watch_last_event_age_seconds",))
+    elapsed = time.monotonic() - before + (before - watches.last_event["secrets"])
 
     ages = {dict(labels)["resource"]: value for (_, labels), value in series.items()}
     assert sorted(ages) == ["certificates", "secrets"]

@@ -11,22 +11,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from certmint.api import model
+from certmint.api import certificate_types, extension_types, globs, policy_types
 from certmint.core import policy
 
 ISSUER = 'ClusterIssuer "workloads"'
 WEB = 'namespace "web"'
 
 
-def issuance_policy(**fields: Any) -> model.IssuancePolicy:
+def issuance_policy(**fields: Any) -> policy_types.IssuancePolicy:
     """The default policy of ClusterIssuer "workloads", with some fields replaced."""
-    return dataclasses.replace(model.IssuancePolicy(issuer_label=ISSUER), **fields)
+    return dataclasses.replace(policy_types.IssuancePolicy(issuer_label=ISSUER), **fields)
 
 
-def certificate(**fields: Any) -> model.CertificateSpec:
+def certificate(**fields: Any) -> certificate_types.CertificateSpec:
     """A Certificate parsed the way the operator parses it, with some spec fields set."""
     spec = {"secretName": "api-tls", "issuerRef": {"name": "workloads", "kind": "ClusterIssuer"}}
-    return model.CertificateSpec.from_body({"spec": {**spec, **fields}})
+    return certificate_types.CertificateSpec.from_body({"spec": {**spec, **fields}})
 
 
 def denial(reason: str, message: str) -> policy.Denial:
@@ -35,11 +35,11 @@ def denial(reason: str, message: str) -> policy.Denial:
 
 DEFAULT_DNS = "*.web.svc, *.web.svc.cluster.local"
 CLAIM_GRANTS = (
-    model.ClaimGrant(key="role", values=("reader", "writer"), namespaces=("web", "pay-*")),
-    model.ClaimGrant(key="role", values=("auditor",), namespaces=("audit",)),
-    model.ClaimGrant(key="tenant", values=("{namespace}",)),
-    model.ClaimGrant(key="owner", values=("{serviceAccount}",)),
-    model.ClaimGrant(key="env", values=("*",), namespaces=("web",)),
+    policy_types.ClaimGrant(key="role", values=("reader", "writer"), namespaces=("web", "pay-*")),
+    policy_types.ClaimGrant(key="role", values=("auditor",), namespaces=("audit",)),
+    policy_types.ClaimGrant(key="tenant", values=("{namespace}",)),
+    policy_types.ClaimGrant(key="owner", values=("{serviceAccount}",)),
+    policy_types.ClaimGrant(key="env", values=("*",), namespaces=("web",)),
 )
 
 CASES = [
@@ -520,14 +520,14 @@ CASES = [
         id="an organization without allowedSubject is refused: O=system:masters",
     ),
     pytest.param(
-        {"allowed_subject": model.SubjectPolicy(organizations=("{namespace}",))},
+        {"allowed_subject": policy_types.SubjectPolicy(organizations=("{namespace}",))},
         {"subject": {"organizations": ["web"]}},
         "web",
         None,
         id="the requester's namespace as organization where allowedSubject lists it",
     ),
     pytest.param(
-        {"allowed_subject": model.SubjectPolicy(organizations=("{namespace}",))},
+        {"allowed_subject": policy_types.SubjectPolicy(organizations=("{namespace}",))},
         {"subject": {"organizations": ["pay"]}},
         "web",
         denial(
@@ -538,7 +538,7 @@ CASES = [
         id="another namespace as organization is refused",
     ),
     pytest.param(
-        {"allowed_subject": model.SubjectPolicy(organizations=("*",))},
+        {"allowed_subject": policy_types.SubjectPolicy(organizations=("*",))},
         {"subject": {"organizations": ["Acme"], "organizationalUnits": ["ops"]}},
         "web",
         denial(
@@ -549,14 +549,14 @@ CASES = [
         id="an organizational unit is refused when only organizations are allowed",
     ),
     pytest.param(
-        {"allowed_subject": model.SubjectPolicy(countries=("DE",), localities=("Ber*",))},
+        {"allowed_subject": policy_types.SubjectPolicy(countries=("DE",), localities=("Ber*",))},
         {"subject": {"countries": ["de"], "localities": ["Berlin"]}},
         "web",
         None,
         id="a country compares upper case and a locality glob matches",
     ),
     pytest.param(
-        {"allowed_subject": model.SubjectPolicy(provinces=("Bavaria",))},
+        {"allowed_subject": policy_types.SubjectPolicy(provinces=("Bavaria",))},
         {"subject": {"provinces": ["bavaria"]}},
         "web",
         denial(
@@ -642,7 +642,7 @@ def test_a_reserved_extension_is_refused_even_if_a_policy_lists_it() -> None:
     oid = "2.5.29.17"
     spec = dataclasses.replace(
         certificate(),
-        extensions=(model.ExtensionSpec(oid, critical=False, kind="der", value="BQA="),),
+        extensions=(extension_types.ExtensionSpec(oid, critical=False, kind="der", value="BQA="),),
     )
     result = policy.evaluate(
         issuance_policy(allowed_extension_oids=frozenset({oid})), spec, namespace="web"
@@ -735,7 +735,7 @@ def test_substituted_values_match_only_themselves(
 
 @given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20))
 def test_a_placeholder_matches_its_value_and_nothing_else(value: str, other: str) -> None:
-    assert model.glob_matches(["{namespace}"], "namespace", value, namespace=value)
-    assert model.glob_matches(["{namespace}"], "namespace", other, namespace=value) is (
+    assert globs.glob_matches(["{namespace}"], "namespace", value, namespace=value)
+    assert globs.glob_matches(["{namespace}"], "namespace", other, namespace=value) is (
         other == value
     )

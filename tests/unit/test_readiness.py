@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from certmint.api import model
-from certmint.core import issuance, readiness, secret_format, state
+from certmint.api import certificate_types, fields, issuer_types, resources
+from certmint.core import issuance, readiness, secret_format, state, status
 from certmint.pki import building, decode, issuing, keys, renewal
 from certmint.pki import ca as pki_ca
 
@@ -36,15 +36,16 @@ ISSUER_BODY: dict[str, Any] = {
     "metadata": {"name": "workloads"},
     "spec": {"ca": {"secretName": "workloads-ca"}, "trustDomain": "cluster.local"},
 }
-READY = readiness.Decision("ready", "Ready", "the certificate is up to date and has not expired")
 
 
-def issuer_spec(**spec: Any) -> model.IssuerSpec:
-    return model.IssuerSpec.from_body({**ISSUER_BODY, "spec": {**ISSUER_BODY["spec"], **spec}})
+def issuer_spec(**spec: Any) -> issuer_types.IssuerSpec:
+    return issuer_types.IssuerSpec.from_body(
+        {**ISSUER_BODY, "spec": {**ISSUER_BODY["spec"], **spec}}
+    )
 
 
-def certificate_spec(**changes: Any) -> model.CertificateSpec:
-    return model.CertificateSpec.from_body(
+def certificate_spec(**changes: Any) -> certificate_types.CertificateSpec:
+    return certificate_types.CertificateSpec.from_body(
         {"metadata": {"namespace": NAMESPACE, "name": NAME}, "spec": {**SPEC, **changes}}
     )
 
@@ -73,13 +74,29 @@ def leaf_valid_from(not_before: datetime) -> x509.Certificate:
 
 
 NOT_AFTER = LEAF.not_valid_after_utc
-#: When LEAF is due, computed here from the documented seed, not by the code under test.
-DUE = renewal.renewal_time(
-    LEAF.not_valid_before_utc,
-    NOT_AFTER,
-    renew_before=timedelta(minutes=20),
-    jitter_seed=f"{NAMESPACE}/{NAME}/{decode.serial_hex(LEAF)}",
-)
+
+
+def due_of(leaf: x509.Certificate) -> datetime:
+    """When ``leaf`` is due, computed here from the documented seed, not by the code under test."""
+    return renewal.renewal_time(
+        leaf.not_valid_before_utc,
+        leaf.not_valid_after_utc,
+        renew_before=timedelta(minutes=20),
+        jitter_seed=f"{NAMESPACE}/{NAME}/{decode.serial_hex(leaf)}",
+    )
+
+
+DUE = due_of(LEAF)
+SKEWED_LEAF = leaf_valid_from(T0 + timedelta(minutes=10, seconds=30))
+
+
+def ready(due: datetime = DUE) -> readiness.Decision:
+    """Nothing to do; the decision carries the leaf's renewal time for the status."""
+    return readiness.Decision(
+        "ready", "Ready", "the certificate is up to date and has not expired", renewal_time=due
+    )
+
+
 EARLY = T0 + timedelta(minutes=10)
 RUNTIME = state.IssuerRuntime(
     ready=True,
@@ -103,11 +120,11 @@ def certificate_record(
     *, spec_changes: dict[str, Any] | None = None, renew_request: str = "", generation: int = 3
 ) -> state.CertificateRecord:
     raw = {**SPEC, **(spec_changes or {})}
-    spec: model.CertificateSpec | None = None
-    error: model.SpecError | None = None
+    spec: certificate_types.CertificateSpec | None = None
+    error: fields.SpecError | None = None
     try:
         spec = certificate_spec(**(spec_changes or {}))
-    except model.SpecError as err:
+    except fields.SpecError as err:
         error = err
     return state.CertificateRecord(
         namespace=NAMESPACE,
@@ -118,17 +135,17 @@ def certificate_record(
         spec_error=error,
         spec_hash=secret_format.spec_hash(raw),
         renew_request=renew_request,
-        status={},
+        status=status.CertificateStatus(),
         issuer_key=state.issuer_key_for(NAMESPACE, spec.issuer_ref) if spec else None,
     )
 
 
 def issuer_record(runtime: state.IssuerRuntime = RUNTIME, **spec: Any) -> state.IssuerRecord:
-    parsed: model.IssuerSpec | None = None
-    error: model.SpecError | None = None
+    parsed: issuer_types.IssuerSpec | None = None
+    error: fields.SpecError | None = None
     try:
         parsed = issuer_spec(**spec)
-    except model.SpecError as err:
+    except fields.SpecError as err:
         error = err
     return state.IssuerRecord(
         kind="ClusterIssuer",
@@ -152,8 +169,8 @@ def secret_state(record: state.CertificateRecord, **changes: Any) -> secret_form
         resource_version="7",
         owner=NAME,
         annotations={
-            secret_format.ANNOTATION_SPEC_HASH: record.spec_hash,
-            secret_format.ANNOTATION_REVISION: "1",
+            resources.ANNOTATION_SPEC_HASH: record.spec_hash,
+            resources.ANNOTATION_REVISION: "1",
         },
         leaf=LEAF,
         key_matches=True,
@@ -189,7 +206,7 @@ class Situation:
             if self.satisfied_request:
                 annotations = {
                     **secret.annotations,
-                    secret_format.ANNOTATION_RENEW_REQUEST: self.satisfied_request,
+                    resources.ANNOTATION_RENEW_REQUEST: self.satisfied_request,
                 }
                 secret = dataclasses.replace(secret, annotations=annotations)
         return readiness.Inputs(
@@ -231,20 +248,22 @@ NO_ACCOUNT_MESSAGE = (
 )
 try:
     certificate_spec(duration="soon")
-except model.SpecError as bad_duration:
+except fields.SpecError as bad_duration:
     BAD_DURATION = str(bad_duration)
 try:
     issuer_spec(policy={"minDuration": "soon"})
-except model.SpecError as bad_policy:
+except fields.SpecError as bad_policy:
     BAD_POLICY = str(bad_policy)
 
 CASES = [
     # -- nothing to do
-    pytest.param(Situation(), EARLY, READY, id="an issued certificate early in its life is ready"),
     pytest.param(
-        Situation(secret={"leaf": leaf_valid_from(EARLY + timedelta(seconds=30))}),
+        Situation(), EARLY, ready(), id="an issued certificate early in its life is ready"
+    ),
+    pytest.param(
+        Situation(secret={"leaf": SKEWED_LEAF}),
         EARLY,
-        READY,
+        ready(due_of(SKEWED_LEAF)),
         id="a leaf valid within the clock-skew allowance is ready",
     ),
     pytest.param(
@@ -257,30 +276,30 @@ CASES = [
         id="a leaf not valid yet beyond the allowance is never ready: it is re-issued",
     ),
     pytest.param(
-        Situation(), DUE - timedelta(seconds=1), READY, id="one second before renewal is ready"
+        Situation(), DUE - timedelta(seconds=1), ready(), id="one second before renewal is ready"
     ),
     pytest.param(
         Situation(renew_request="2030-01-01T00:05:00Z", satisfied_request="2030-01-01T00:05:00Z"),
         EARLY,
-        READY,
+        ready(),
         id="a renew request the Secret already answers issues nothing",
     ),
     pytest.param(
         Situation(issuer="not ready"),
         EARLY,
-        READY,
+        ready(),
         id="an issuer that is not ready does not matter while nothing is needed",
     ),
     pytest.param(
         Situation(service_account=False),
         EARLY,
-        READY,
+        ready(),
         id="a missing ServiceAccount does not matter while nothing is needed",
     ),
     pytest.param(
         Situation(issuer="self-signed"),
         EARLY,
-        READY,
+        ready(),
         id="a self-signed issuer never asks for another CA or trust bundle",
     ),
     pytest.param(
@@ -440,26 +459,6 @@ def test_decide(situation: Situation, now: datetime, expected: readiness.Decisio
 
 
 @pytest.mark.parametrize(
-    ("decision", "retryable"),
-    [
-        pytest.param(block("IssuerNotReady", "x"), True, id="a not-ready issuer is retried"),
-        pytest.param(
-            block("ServiceAccountNotFound", "x"), True, id="a missing ServiceAccount is retried"
-        ),
-        pytest.param(
-            block("PolicyViolation", "x", "DurationOutOfRange"),
-            False,
-            id="a policy denial waits for a change instead",
-        ),
-        pytest.param(block("InvalidSpec", "x"), False, id="an invalid spec waits for a change"),
-        pytest.param(issue("RenewalDue", "x"), False, id="an issuance is not a retry"),
-    ],
-)
-def test_which_blockers_are_retried(decision: readiness.Decision, retryable: bool) -> None:
-    assert decision.retryable is retryable
-
-
-@pytest.mark.parametrize(
     ("timing", "window"),
     [
         pytest.param(
@@ -481,7 +480,7 @@ def test_the_renewal_time_comes_from_the_spec_and_a_per_certificate_seed(
     timing: dict[str, Any], window: timedelta
 ) -> None:
     raw = {key: value for key, value in SPEC.items() if key != "renewBefore"} | timing
-    spec = model.CertificateSpec.from_body({"spec": raw})
+    spec = certificate_types.CertificateSpec.from_body({"spec": raw})
     record = dataclasses.replace(certificate_record(), spec=spec)
 
     due = readiness.renewal_time(record, LEAF)
@@ -494,20 +493,3 @@ def test_the_renewal_time_comes_from_the_spec_and_a_per_certificate_seed(
         jitter_seed=f"payments/api/{decode.serial_hex(LEAF)}",
     )
     assert NOT_AFTER - window * 1.1 - timedelta(seconds=1) <= due <= NOT_AFTER - window
-
-
-@pytest.mark.parametrize(
-    ("reason", "bound"),
-    [
-        pytest.param("RenewalDue", True, id="a due renewal waits for the rate bound"),
-        pytest.param("Expired", True, id="an expired certificate waits for the rate bound"),
-        pytest.param("IssuerCAChanged", True, id="a new CA's re-issues wait for the rate bound"),
-        pytest.param("TrustBundleChanged", True, id="a ca.crt refresh waits for the rate bound"),
-        pytest.param("SecretMissing", False, id="a missing Secret is issued at once"),
-        pytest.param("SpecChanged", False, id="a spec change is issued at once"),
-        pytest.param("KeyMismatch", False, id="a broken Secret is repaired at once"),
-        pytest.param("RenewRequested", False, id="a renew request is issued at once"),
-    ],
-)
-def test_which_reasons_pass_the_renewal_rate_bound(reason: str, bound: bool) -> None:
-    assert (reason in readiness.RATE_BOUND) is bound

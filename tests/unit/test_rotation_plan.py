@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from certmint.api import model
+from certmint.api import issuer_types, resources
 from certmint.core import ca_secret, rotation, rotation_actions, rotation_plan
 from certmint.pki import ca as pki_ca
 from certmint.pki import decode, keys
@@ -22,7 +22,7 @@ T0 = datetime(2030, 1, 1, tzinfo=UTC)
 ECDSA = keys.KeySpec(keys.KeyAlgorithm.ECDSA, 256)
 KIND, ISSUER, NAMESPACE, SECRET = "ClusterIssuer", "workloads", "certmint-system", "workloads-ca"
 OWNER = ca_secret.owner_mark(KIND, ISSUER)
-GENERATE = model.GenerateSpec("workloads root", duration=timedelta(days=100))
+GENERATE = issuer_types.GenerateSpec("workloads root", duration=timedelta(days=100))
 LONGEST_LEAF = timedelta(days=1)
 
 
@@ -52,7 +52,7 @@ def body(
     key_of: pki_ca.CertificateAuthority | None = None,
 ) -> dict[str, Any]:
     """A CA Secret as the API returns it."""
-    mark = {ca_secret.ANNOTATION_GENERATED_FOR: OWNER} if generated else {}
+    mark = {resources.ANNOTATION_GENERATED_FOR: OWNER} if generated else {}
     chain_pem = decode.certificates_to_pem((ca.certificate,))
     key_pem = keys.private_key_to_pem((key_of or ca).private_key)
     return {
@@ -71,9 +71,9 @@ def body(
 
 def scheduled(prepared_at: datetime, activate_after: datetime, **extra: str) -> dict[str, str]:
     return {
-        ca_secret.ANNOTATION_PREPARED_AT: prepared_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        ca_secret.ANNOTATION_ACTIVATE_AFTER: activate_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        ca_secret.ANNOTATION_ROTATION_REASON: extra.pop("reason", "Scheduled"),
+        resources.ANNOTATION_PREPARED_AT: prepared_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        resources.ANNOTATION_ACTIVATE_AFTER: activate_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        resources.ANNOTATION_ROTATION_REASON: extra.pop("reason", "Scheduled"),
         **extra,
     }
 
@@ -93,7 +93,7 @@ def given(
     *,
     next_: dict[str, Any] | None = None,
     previous: dict[str, Any] | None = None,
-    generate: model.GenerateSpec | None = GENERATE,
+    generate: issuer_types.GenerateSpec | None = GENERATE,
     **fields: Any,
 ) -> tuple[rotation_plan.State, datetime]:
     """What the executor reads at ``now``, and ``now``."""
@@ -265,7 +265,7 @@ CASES = [
     pytest.param(
         given(
             T0,
-            body(SECRET, A, {ca_secret.ANNOTATION_ROTATE_REQUEST: REQUEST}),
+            body(SECRET, A, {resources.ANNOTATION_ROTATE_REQUEST: REQUEST}),
             request=REQUEST,
             known=known(current=A),
         ),
@@ -330,7 +330,7 @@ CASES = [
     pytest.param(
         given(
             T0 + 60 * DAY,
-            body(SECRET, B, {ca_secret.ANNOTATION_DISTRUSTS_OLDER: "true"}),
+            body(SECRET, B, {resources.ANNOTATION_DISTRUSTS_OLDER: "true"}),
             known=known(current=A, previous=[(MID, T0 + 61 * DAY)]),
         ),
         expect(events=("CARotatedEmergency",), current=["B"]),
@@ -359,7 +359,7 @@ CASES = [
     pytest.param(
         given(
             T0 + 62 * DAY,
-            body(SECRET, B, {ca_secret.ANNOTATION_DISTRUSTS_OLDER: "true"}),
+            body(SECRET, B, {resources.ANNOTATION_DISTRUSTS_OLDER: "true"}),
             previous=body(PREVIOUS, A),
             known=known(current=B, previous=[(A, T0 + 61 * DAY)]),
         ),
@@ -396,7 +396,7 @@ def test_a_scheduled_rotation_activates_when_a_sixth_remains_and_a_leaf_after_pr
     sixth_remains = A.not_after - (A.not_after - A.not_before) * 17 / 100
     assert prepare.activate_after == sixth_remains
     assert dict(prepare.annotations) == scheduled(
-        HALF_OF_A, sixth_remains, **{ca_secret.ANNOTATION_GENERATED_FOR: OWNER}
+        HALF_OF_A, sixth_remains, **{resources.ANNOTATION_GENERATED_FOR: OWNER}
     )
 
 
@@ -415,7 +415,7 @@ def test_rotate_ca_activates_one_leaf_lifetime_after_prepare_and_records_the_req
         T0,
         T0 + LONGEST_LEAF,
         reason="Requested",
-        **{ca_secret.ANNOTATION_GENERATED_FOR: OWNER, ca_secret.ANNOTATION_ROTATE_REQUEST: REQUEST},
+        **{resources.ANNOTATION_GENERATED_FOR: OWNER, resources.ANNOTATION_ROTATE_REQUEST: REQUEST},
     )
     assert prepare.announce(NAMESPACE, B) == (
         "Normal",
@@ -436,7 +436,7 @@ def test_a_missing_ca_is_created_with_the_ownership_mark_and_announced() -> None
     create = only(rotation_plan.plan(*given(T0, None)))
     assert type(create) is rotation_actions.CreateCA
     assert create == rotation_actions.CreateCA(
-        SECRET, GENERATE, {ca_secret.ANNOTATION_GENERATED_FOR: OWNER}
+        SECRET, GENERATE, {resources.ANNOTATION_GENERATED_FOR: OWNER}
     )
     assert create.announce(NAMESPACE, A) == (
         "Normal",
@@ -471,8 +471,8 @@ def test_an_activation_promotes_the_next_ca_and_marks_the_request_satisfied(
     assert activate.previous is None
     assert dict(activate.annotations) == {
         **next_body["metadata"]["annotations"],
-        ca_secret.ANNOTATION_ROTATE_REQUEST: REQUEST,
-        ca_secret.ANNOTATION_DISTRUSTS_OLDER: distrusts,
+        resources.ANNOTATION_ROTATE_REQUEST: REQUEST,
+        resources.ANNOTATION_DISTRUSTS_OLDER: distrusts,
     }
 
 

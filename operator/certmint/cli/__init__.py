@@ -1,0 +1,1 @@
+"""The command lines: ``certmint`` and its ``kubectl certmint`` plugin."""

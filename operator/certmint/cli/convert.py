@@ -13,8 +13,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from certmint.api import resources
+
 CERT_MANAGER_API = "cert-manager.io/v1"
-CERTMINT_API = "certmint.io/v1alpha1"
 DEFAULT_TRUST_DOMAIN = "cluster.local"
 _SPIFFE_SA = re.compile(r"spiffe://(?P<td>[^/]+)/ns/(?P<ns>[^/]+)/sa/(?P<sa>[^/]+)")
 
@@ -167,7 +168,7 @@ def _convert_issuer(
     else:
         return None
     return {
-        "apiVersion": CERTMINT_API,
+        "apiVersion": resources.API_VERSION,
         "kind": doc["kind"],
         "metadata": _metadata(doc),
         "spec": out,
@@ -200,7 +201,7 @@ def _convert_certificate(
     if adopt:
         out["secretAdoption"] = {"certManagerCertificateName": (doc.get("metadata") or {})["name"]}
     return {
-        "apiVersion": CERTMINT_API,
+        "apiVersion": resources.API_VERSION,
         "kind": "Certificate",
         "metadata": _metadata(doc),
         "spec": out,

@@ -17,6 +17,7 @@ from typing import Any
 
 from kubernetes import client, config
 
+from certmint.api import resources
 from certmint.cli import main as cli
 from certmint.k8s import kube
 
@@ -112,11 +113,11 @@ def list_certificates(flags: argparse.Namespace, namespace: str) -> int:
         0, or 1 when a Certificate is not Ready (scripts can gate on it).
     """
     api = client.CustomObjectsApi(kube.load_api_client(flags.kubeconfig, context=flags.context))
-    group = ("certmint.io", "v1alpha1")
+    group, plural = (resources.GROUP, resources.VERSION), resources.PLURALS["Certificate"]
     if flags.all_namespaces:
-        listing = api.list_cluster_custom_object(*group, "certificates")
+        listing = api.list_cluster_custom_object(*group, plural)
     else:
-        listing = api.list_namespaced_custom_object(*group, namespace, "certificates")
+        listing = api.list_namespaced_custom_object(*group, namespace, plural)
     items: list[dict[str, Any]] = listing.get("items", [])  # type: ignore[attr-defined]
     rows = [("NAMESPACE", "NAME", "READY", "REASON", "NOT AFTER")]
     rows += [_row(item) for item in items]

@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from certmint.api import resources
 from certmint.cli import convert_cmd
 from certmint.core import secret_format, status
-from certmint.k8s import kube
+from certmint.k8s import kube, leader
 from certmint.pki import claims, errors, extensions
-from certmint.runtime import authority, controller, logs
+from certmint.runtime import logs, settings
 
 
 def _object_ref(text: str) -> tuple[str, str]:
@@ -49,41 +51,67 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, in-cluster)")
     parser.add_argument("--context", help="kubeconfig context (default: the current one)")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_run(commands)
+    _add_inspect(commands)
+    _add_certificate_commands(commands)
+    _add_rotate_ca(commands)
+    convert_cmd.add_parser(commands)
+    return parser
 
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser("run", help="run the operator")
     scope = run.add_mutually_exclusive_group()
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
     scope.add_argument("-n", "--namespace", action="append", default=[], help="watch NS (repeat)")
+    scope.add_argument(
+        "--namespace-selector",
+        metavar="KEY=VALUE",
+        help="serve the namespaces whose labels match key=value[,key=value] (a shard)",
+    )
     run.add_argument("--metrics-port", type=int, default=9403)
     run.add_argument("--metrics-address", default="0.0.0.0")  # noqa: S104 -- probes from the node
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("--verbose", action="store_true")
-    run.add_argument("--workers", type=int, default=controller.Settings.workers)
+    run.add_argument("--workers", type=int, default=settings.Settings.workers)
     # 50/s: a CA rotation's wave at 100,000 Certificates in about 33 minutes, unrelated
     # reads' p99 under 0.1 s on a 2-core control plane (docs/performance.md, Re-issue wave).
     run.add_argument(
         "--renewal-rate", type=float, default=50.0,
         help="scheduled re-issues (renewals, CA rotation) per second",
     )  # fmt: skip
-    run.add_argument("--renewal-burst", type=int, default=controller.Settings.renewal_burst)
+    run.add_argument("--renewal-burst", type=int, default=settings.Settings.renewal_burst)
     run.add_argument(
-        "--retry-base", type=_seconds, default=controller.Settings.retry_base,
+        "--retry-base", type=_seconds, default=settings.Settings.retry_base,
         help="first delay after a failed issuance, seconds",
     )  # fmt: skip
     run.add_argument(
-        "--retry-cap", type=_seconds, default=controller.Settings.retry_cap,
+        "--retry-cap", type=_seconds, default=settings.Settings.retry_cap,
         help="longest delay between failed issuances, seconds",
     )  # fmt: skip
     run.add_argument(
-        "--issuer-resync", type=_seconds, default=controller.Settings.issuer_resync,
+        "--issuer-resync", type=_seconds, default=settings.Settings.issuer_resync,
         help="how often a ready issuer re-reads its CA Secret, seconds",
     )  # fmt: skip
     run.add_argument("--lease-duration", type=float, default=15.0, help="leader Lease, seconds")
     run.add_argument("--identity", default="", help="leader-election identity (default: host)")
     run.add_argument(
+        "--manage-cluster-issuers",
+        action="store_true",
+        help="with --namespace-selector: this shard writes ClusterIssuers' status, CAs and "
+        "trust (exactly one shard should); the others only sign with their CAs",
+    )
+    run.add_argument(
+        "--lease-name",
+        help="leader Lease in $CERTMINT_NAMESPACE: one per shard (default: certmint-leader, "
+        "with --namespace-selector certmint-leader-<values>)",
+    )
+    run.add_argument(
         "--claims-oid", type=_claims_oids, default=claims.DEFAULT_OIDS, help=_CLAIMS_OID_HELP
     )
 
+
+def _add_inspect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     inspect = commands.add_parser("inspect", help="decode a certificate or a certmint Secret")
     source = inspect.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", help="a PEM file")
@@ -93,13 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--claims-oid", type=_claims_oids, default=claims.DEFAULT_OIDS, help=_CLAIMS_OID_HELP
     )
 
-    for name, text in (
-        ("status", "what a Certificate is waiting for"),
-        ("renew", "ask for one immediate re-issue"),
-    ):
-        sub = commands.add_parser(name, help=text)
-        sub.add_argument("certificate", type=_object_ref, help="NAMESPACE/NAME")
-        sub.add_argument("--json", action="store_true") if name == "status" else None
+
+def _add_certificate_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    status_ = commands.add_parser("status", help="what a Certificate is waiting for")
+    status_.add_argument("certificate", type=_object_ref, help="NAMESPACE/NAME")
+    status_.add_argument("--json", action="store_true")
+    renew = commands.add_parser("renew", help="ask for one immediate re-issue")
+    renew.add_argument("certificate", type=_object_ref, help="NAMESPACE/NAME")
+
+
+def _add_rotate_ca(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rotate = commands.add_parser("rotate-ca", help="start a CA rotation now")
     rotate.add_argument("issuer", help="NAMESPACE/ISSUER for an Issuer, or CLUSTERISSUER")
     rotate.add_argument(
@@ -107,8 +140,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="activate at once and stop trusting every older root (a compromised key)",
     )
-    convert_cmd.add_parser(commands)
-    return parser
 
 
 def _api(args: argparse.Namespace) -> kube.Kube:
@@ -117,10 +148,10 @@ def _api(args: argparse.Namespace) -> kube.Kube:
 
 def command_run(args: argparse.Namespace) -> int:
     # Imported here: inspect, status and renew start faster without aiohttp and the runtime.
-    from certmint.runtime import runner  # noqa: PLC0415
+    from certmint.runtime import runner, shard  # noqa: PLC0415
 
     logs.configure(args.log_format, args.verbose)
-    settings = controller.Settings(
+    config = settings.Settings(
         operator_namespace=os.environ.get("CERTMINT_NAMESPACE", "certmint-system"),
         workers=args.workers,
         renewal_rate=args.renewal_rate,
@@ -129,17 +160,34 @@ def command_run(args: argparse.Namespace) -> int:
         retry_cap=args.retry_cap,
         issuer_resync=args.issuer_resync,
         claims_oid=args.claims_oid.write,
+        manage_cluster_issuers=args.namespace_selector is None or args.manage_cluster_issuers,
     )
     options = runner.Options(
         kubeconfig=args.kubeconfig,
         namespaces=tuple(args.namespace),
         metrics_address=args.metrics_address,
         metrics_port=args.metrics_port,
-        settings=settings,
+        settings=config,
         lease_duration=args.lease_duration,
         identity=args.identity,
+        lease_name=args.lease_name or leader.DEFAULT_LEASE_NAME,
     )
-    return asyncio.run(runner.run(options))
+    if args.namespace_selector is None:
+        return asyncio.run(runner.run(options))
+    try:
+        selector = shard.Selector.parse(args.namespace_selector)
+    except ValueError as err:
+        print(f"certmint run: --namespace-selector: {err}", file=sys.stderr)
+        return 2
+    options = dataclasses.replace(
+        options, lease_name=args.lease_name or selector.lease_name, cluster_issuers=True
+    )
+
+    def serve(namespaces: tuple[str, ...]) -> Coroutine[Any, Any, int]:
+        return runner.run(dataclasses.replace(options, namespaces=namespaces))
+
+    configuration = shard.load_configuration(args.kubeconfig)
+    return asyncio.run(shard.run(configuration, selector, serve))
 
 
 def command_inspect(args: argparse.Namespace) -> int:
@@ -214,7 +262,7 @@ def command_renew(args: argparse.Namespace) -> int:
     try:
         asyncio.run(
             _api(args).patch_annotations(
-                "Certificate", namespace, name, {secret_format.ANNOTATION_RENEW_REQUEST: requested}
+                "Certificate", namespace, name, {resources.ANNOTATION_RENEW_REQUEST: requested}
             )
         )
     except kube.NotFoundError:
@@ -242,8 +290,8 @@ def command_rotate_ca(args: argparse.Namespace) -> int:
         return 1
     requested = status.timestamp(datetime.now(UTC))
     annotations = {
-        authority.ANNOTATION_ROTATE_REQUEST: requested,
-        authority.ANNOTATION_ROTATE_EMERGENCY: "true" if args.emergency else "false",
+        resources.ANNOTATION_ROTATE_REQUEST: requested,
+        resources.ANNOTATION_ROTATE_EMERGENCY: "true" if args.emergency else "false",
     }
     asyncio.run(api.patch_annotations(kind, namespace or None, name, annotations))
     when = "now, distrusting older roots" if args.emergency else "when safe"

@@ -14,8 +14,6 @@ from typing import Final
 
 #: The annotation cert-manager puts on every Secret it issues into.
 CERT_MANAGER_CERTIFICATE_NAME: Final = "cert-manager.io/certificate-name"
-#: certmint's mark on a Secret it adopted: its foreign labels and annotations are kept.
-ANNOTATION_ADOPTED_FROM: Final = "certmint.io/adopted-from"
 ADOPTED_FROM_CERT_MANAGER: Final = "cert-manager"
 # Metadata that belongs to an issuer: certmint's own is rewritten on each issuance, and
 # cert-manager's describes a certificate that is no longer there once certmint has issued.

@@ -20,18 +20,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from certmint.api import resources
 from certmint.pki import ca as pki_ca
 from certmint.pki import errors
-
-ANNOTATION_GENERATED_FOR = "certmint.io/generated-for"
-ANNOTATION_PREPARED_AT = "certmint.io/prepared-at"
-ANNOTATION_ACTIVATE_AFTER = "certmint.io/activate-after"
-ANNOTATION_ROTATION_REASON = "certmint.io/rotation-reason"
-ANNOTATION_ROTATE_REQUEST = "certmint.io/rotate-requested-at"
-#: With a rotate request: "true" activates at once and distrusts every older root.
-ANNOTATION_ROTATE_EMERGENCY = "certmint.io/rotate-emergency"
-#: On a CA Secret promoted by an emergency rotation: older roots are not kept.
-ANNOTATION_DISTRUSTS_OLDER = "certmint.io/distrusts-older-roots"
 
 NEXT_SUFFIX = "-next"
 PREVIOUS_SUFFIX = "-previous"
@@ -75,18 +66,19 @@ class CASecret:
     @property
     def distrusts_older(self) -> bool:
         """Promoted by an emergency rotation: no root older than its own stays trusted."""
-        return self.annotations.get(ANNOTATION_DISTRUSTS_OLDER) == "true"
+        return self.annotations.get(resources.ANNOTATION_DISTRUSTS_OLDER) == "true"
 
 
 def owner_mark(kind: str, name: str) -> str:
-    """The value of `ANNOTATION_GENERATED_FOR` on the Secrets certmint generates for an issuer."""
+    """The value of `resources.ANNOTATION_GENERATED_FOR` on the Secrets certmint generates
+    for an issuer."""
     return f"{kind}/{name}"
 
 
 def generated_for(body: Mapping[str, Any] | None, owner: str) -> bool:
     """Whether a Secret body carries ``owner``'s ownership mark (see `owner_mark`)."""
     annotations = ((body or {}).get("metadata") or {}).get("annotations") or {}
-    return bool(annotations.get(ANNOTATION_GENERATED_FOR) == owner)
+    return bool(annotations.get(resources.ANNOTATION_GENERATED_FOR) == owner)
 
 
 def read(body: Mapping[str, Any] | None, owner: str, now: datetime) -> CASecret | None:

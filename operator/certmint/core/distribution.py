@@ -23,18 +23,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from jwcrypto import jwk
 
-from certmint.api import model
+from certmint.api import issuer_types, resources
 
-LABEL_ISSUER_KIND: Final = "certmint.io/trust-issuer-kind"
-LABEL_ISSUER_NAME: Final = "certmint.io/trust-issuer-name"
 KEY_PEM: Final = "ca.crt"
 KEY_SPIFFE: Final = "bundle.spiffe"
-ANNOTATION_SEQUENCE: Final = "certmint.io/spiffe-sequence"
 
 
 def issuer_labels(kind: str, name: str) -> dict[str, str]:
     """Labels that mark a ConfigMap (or ClusterTrustBundle) as this issuer's."""
-    return {LABEL_ISSUER_KIND: kind, LABEL_ISSUER_NAME: name}
+    return {resources.LABEL_TRUST_ISSUER_KIND: kind, resources.LABEL_TRUST_ISSUER_NAME: name}
 
 
 def owns(body: Mapping[str, Any] | None, kind: str, name: str) -> bool:
@@ -103,7 +100,7 @@ def label_selector(kind: str, name: str) -> str:
 
 
 def target_namespaces(
-    spec: model.TrustDistributionSpec,
+    spec: issuer_types.TrustDistributionSpec,
     issuer_namespace: str,
     namespaces: Mapping[str, Mapping[str, str]],
 ) -> set[str]:
@@ -161,7 +158,7 @@ def config_map_body(
             "name": name,
             "namespace": namespace,
             "labels": issuer_labels(kind, issuer_name),
-            "annotations": {ANNOTATION_SEQUENCE: str(sequence)},
+            "annotations": {resources.ANNOTATION_SPIFFE_SEQUENCE: str(sequence)},
         },
         "data": {
             KEY_PEM: bundle_pem.decode(),

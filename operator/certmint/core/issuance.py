@@ -11,17 +11,17 @@ from datetime import timedelta
 
 from cryptography import x509
 
-from certmint.api import model
+from certmint.api import certificate_types, issuer_types
 from certmint.pki import claims, extensions, issuing, keys, spiffe
 
 
-def key_spec(spec: model.PrivateKeySpec) -> keys.KeySpec:
+def key_spec(spec: certificate_types.PrivateKeySpec) -> keys.KeySpec:
     """The PKI core's key spec for a Certificate's ``privateKey``."""
     return keys.KeySpec(keys.KeyAlgorithm(spec.algorithm), spec.size).normalized()
 
 
 def identity(
-    spec: model.CertificateSpec, issuer: model.IssuerSpec, namespace: str
+    spec: certificate_types.CertificateSpec, issuer: issuer_types.IssuerSpec, namespace: str
 ) -> spiffe.SpiffeId | None:
     """The workload identity: ``spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>``."""
     if not spec.service_account_name:
@@ -30,8 +30,8 @@ def identity(
 
 
 def leaf_request(
-    spec: model.CertificateSpec,
-    issuer: model.IssuerSpec,
+    spec: certificate_types.CertificateSpec,
+    issuer: issuer_types.IssuerSpec,
     namespace: str,
     public_key: keys.PublicKey,
     duration: timedelta,

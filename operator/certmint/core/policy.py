@@ -4,7 +4,7 @@
 its `Denial` says why and what to change. The reason becomes the label of
 ``certmint_policy_denials_total`` and the prefix of the ``PolicyViolation`` condition
 message. The pattern language (globs with ``{namespace}`` and ``{serviceAccount}``)
-lives in `certmint.api.model`; docs/policy.md explains it to users.
+lives in `certmint.api.globs`; docs/policy.md explains it to users.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Final
 
-from certmint.api import model
+from certmint.api import certificate_types, extension_types, fields, globs, policy_types
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,10 +31,14 @@ class Denial:
     message: str
 
 
-Check = Callable[[model.IssuancePolicy, model.CertificateSpec, str], Denial | None]
+Check = Callable[
+    [policy_types.IssuancePolicy, certificate_types.CertificateSpec, str], Denial | None
+]
 
 
-def effective_duration(policy: model.IssuancePolicy, spec: model.CertificateSpec) -> timedelta:
+def effective_duration(
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec
+) -> timedelta:
     """The lifetime a Certificate gets: its own duration or the issuer's default.
 
     Args:
@@ -47,27 +51,31 @@ def effective_duration(policy: model.IssuancePolicy, spec: model.CertificateSpec
     return spec.duration if spec.duration is not None else policy.default_duration
 
 
-def _requester(spec: model.CertificateSpec, namespace: str, patterns: Sequence[str]) -> str:
+def _requester(
+    spec: certificate_types.CertificateSpec, namespace: str, patterns: Sequence[str]
+) -> str:
     """Who patterns were filled in for, mentioning the ServiceAccount only when it matters."""
-    who = f"namespace {model.quote(namespace)}"
+    who = f"namespace {fields.quote(namespace)}"
     if spec.service_account_name is not None and any(
-        model.PLACEHOLDERS[1] in pattern for pattern in patterns
+        globs.PLACEHOLDERS[1] in pattern for pattern in patterns
     ):
-        who += f" and ServiceAccount {model.quote(spec.service_account_name)}"
+        who += f" and ServiceAccount {fields.quote(spec.service_account_name)}"
     return who
 
 
-def _rendered(spec: model.CertificateSpec, namespace: str, patterns: Sequence[str]) -> str:
+def _rendered(
+    spec: certificate_types.CertificateSpec, namespace: str, patterns: Sequence[str]
+) -> str:
     return ", ".join(
-        model.render_glob(pattern, namespace, spec.service_account_name) for pattern in patterns
+        globs.render_glob(pattern, namespace, spec.service_account_name) for pattern in patterns
     )
 
 
 def check_namespace(
-    policy: model.IssuancePolicy, spec: model.CertificateSpec, namespace: str
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec, namespace: str
 ) -> Denial | None:
     """Deny a namespace the issuer does not serve (``policy.allowedNamespaces``)."""
-    if model.glob_matches(policy.allowed_namespaces, "namespace", namespace):
+    if globs.glob_matches(policy.allowed_namespaces, "namespace", namespace):
         return None
     allowed = (
         f"namespaces matching {', '.join(policy.allowed_namespaces)}"
@@ -76,13 +84,13 @@ def check_namespace(
     )
     return Denial(
         "NamespaceNotAllowed",
-        f"namespace {model.quote(namespace)} may not use {policy.issuer_label}; "
+        f"namespace {fields.quote(namespace)} may not use {policy.issuer_label}; "
         f"its policy allows {allowed}",
     )
 
 
 def check_ca(
-    policy: model.IssuancePolicy, spec: model.CertificateSpec, namespace: str
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec, namespace: str
 ) -> Denial | None:
     """Deny ``isCA: true`` unless the policy sets ``allowCA``."""
     if not spec.is_ca or policy.allow_ca:
@@ -95,42 +103,42 @@ def check_ca(
 
 
 def check_duration(
-    policy: model.IssuancePolicy, spec: model.CertificateSpec, namespace: str
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec, namespace: str
 ) -> Denial | None:
     """Deny a lifetime outside [minDuration, maxDuration] or a renewBefore not shorter.
 
-    The minimum is never below `model.MIN_DURATION_FLOOR`, whatever the policy says.
+    The minimum is never below `policy_types.MIN_DURATION_FLOOR`, whatever the policy says.
     """
     duration = effective_duration(policy, spec)
-    minimum = max(policy.min_duration, model.MIN_DURATION_FLOOR)
-    spelled = model.format_duration(duration)
+    minimum = max(policy.min_duration, policy_types.MIN_DURATION_FLOOR)
+    spelled = fields.format_duration(duration)
     if spec.duration is None:
         spelled += " (the issuer's default)"
     if not minimum <= duration <= policy.max_duration:
         return Denial(
             "DurationOutOfRange",
             f"duration {spelled} is outside what {policy.issuer_label} allows: "
-            f"{model.format_duration(minimum)} to {model.format_duration(policy.max_duration)}; "
+            f"{fields.format_duration(minimum)} to {fields.format_duration(policy.max_duration)}; "
             "set spec.duration within that range",
         )
     if spec.renew_before is not None and spec.renew_before >= duration:
         return Denial(
             "DurationOutOfRange",
-            f"renewBefore {model.format_duration(spec.renew_before)} is not shorter than "
+            f"renewBefore {fields.format_duration(spec.renew_before)} is not shorter than "
             f"the duration {spelled}; shorten spec.renewBefore or set a longer spec.duration",
         )
     return None
 
 
 def check_spiffe_uris(
-    policy: model.IssuancePolicy, spec: model.CertificateSpec, namespace: str
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec, namespace: str
 ) -> Denial | None:
     """Deny any ``spiffe://`` URI in ``spec.uris``: identities are derived, never asked for."""
     for index, uri in enumerate(spec.uris):
         if uri.partition(":")[0].lower() == "spiffe":
             return Denial(
                 "SpiffeURIForbidden",
-                f"uris[{index}] {model.quote(uri)} is a SPIFFE ID; certmint derives the "
+                f"uris[{index}] {fields.quote(uri)} is a SPIFFE ID; certmint derives the "
                 "identity from the namespace and spec.serviceAccountName, so remove it "
                 "from spec.uris",
             )
@@ -143,19 +151,19 @@ def _unmatched_name(
     field: str,
     names: Sequence[str],
     patterns: Sequence[str],
-    kind: model.GlobKind,
+    kind: globs.GlobKind,
     nothing: str,
-    policy: model.IssuancePolicy,
-    spec: model.CertificateSpec,
+    policy: policy_types.IssuancePolicy,
+    spec: certificate_types.CertificateSpec,
     namespace: str,
 ) -> Denial | None:
     """The first name no pattern matches, as a Denial listing the patterns that apply."""
     for index, name in enumerate(names):
-        if model.glob_matches(
+        if globs.glob_matches(
             patterns, kind, name, namespace=namespace, service_account=spec.service_account_name
         ):
             continue
-        refused = f"{field}[{index}] {model.quote(name)} is not allowed by {policy.issuer_label}"
+        refused = f"{field}[{index}] {fields.quote(name)} is not allowed by {policy.issuer_label}"
         if not patterns:
             return Denial(reason, f"{refused}, whose policy allows no {nothing}")
         return Denial(
@@ -167,7 +175,7 @@ def _unmatched_name(
 
 
 def check_dns_names(
-    policy: model.IssuancePolicy, spec: model.CertificateSpec, namespace: str
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec, namespace: str
 ) -> Denial | None:
     """Deny a DNS name that matches none of ``policy.allowedDNSNames``."""
     return _unmatched_name(
@@ -184,7 +192,7 @@ def check_dns_names(
 
 
 def check_ip_addresses(
-    policy: model.IssuancePolicy, spec: model.CertificateSpec, namespace: str
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec, namespace: str
 ) -> Denial | None:
     """Deny an IP address inside none of ``policy.allowedIPAddresses``."""
     for index, text in enumerate(spec.ip_addresses):
@@ -192,7 +200,7 @@ def check_ip_addresses(
         if any(address in network for network in policy.allowed_ip_addresses):
             continue
         refused = (
-            f"ipAddresses[{index}] {model.quote(text)} is not allowed by {policy.issuer_label}"
+            f"ipAddresses[{index}] {fields.quote(text)} is not allowed by {policy.issuer_label}"
         )
         if not policy.allowed_ip_addresses:
             return Denial("IPAddressNotAllowed", f"{refused}, whose policy allows no IP addresses")
@@ -202,7 +210,7 @@ def check_ip_addresses(
 
 
 def check_uris(
-    policy: model.IssuancePolicy, spec: model.CertificateSpec, namespace: str
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec, namespace: str
 ) -> Denial | None:
     """Deny a URI that matches none of ``policy.allowedURIs``."""
     return _unmatched_name(
@@ -219,7 +227,7 @@ def check_uris(
 
 
 def check_email_addresses(
-    policy: model.IssuancePolicy, spec: model.CertificateSpec, namespace: str
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec, namespace: str
 ) -> Denial | None:
     """Deny an email address that matches none of ``policy.allowedEmailAddresses``."""
     return _unmatched_name(
@@ -236,7 +244,7 @@ def check_email_addresses(
 
 
 def check_common_name(
-    policy: model.IssuancePolicy, spec: model.CertificateSpec, namespace: str
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec, namespace: str
 ) -> Denial | None:
     """Deny a common name that is not a DNS name ``policy.allowedDNSNames`` allows.
 
@@ -247,7 +255,7 @@ def check_common_name(
     if common_name is None:
         return None
     patterns = policy.allowed_dns_names
-    if model.is_dns_name(common_name.lower(), wildcard=True) and model.glob_matches(
+    if fields.is_dns_name(common_name.lower(), wildcard=True) and globs.glob_matches(
         patterns,
         "dns",
         common_name,
@@ -263,13 +271,13 @@ def check_common_name(
     )
     return Denial(
         "CommonNameNotAllowed",
-        f"commonName {model.quote(common_name)} is not allowed by {policy.issuer_label}: "
+        f"commonName {fields.quote(common_name)} is not allowed by {policy.issuer_label}: "
         f"it must be a DNS name the policy allows, or be left out; {allowed}",
     )
 
 
 def check_subject(
-    policy: model.IssuancePolicy, spec: model.CertificateSpec, namespace: str
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec, namespace: str
 ) -> Denial | None:
     """Deny a subject attribute (O, OU, C, ST, L) no ``policy.allowedSubject`` pattern allows.
 
@@ -277,7 +285,7 @@ def check_subject(
     RBAC groups) would trust whatever a Certificate asks for, so nothing is allowed
     unless the issuer lists it; an absent ``allowedSubject`` allows no attribute.
     """
-    for key, attribute in model.SUBJECT_FIELDS:
+    for key, attribute in certificate_types.SUBJECT_FIELDS:
         patterns = getattr(policy.allowed_subject, attribute)
         words = _SUBJECT_WORDS[key]
         denial = _unmatched_name(
@@ -306,33 +314,33 @@ _SUBJECT_WORDS: Final = {
 }
 
 
-def _grant_applies(grant: model.ClaimGrant, namespace: str) -> bool:
-    return grant.namespaces is None or model.glob_matches(grant.namespaces, "namespace", namespace)
+def _grant_applies(grant: policy_types.ClaimGrant, namespace: str) -> bool:
+    return grant.namespaces is None or globs.glob_matches(grant.namespaces, "namespace", namespace)
 
 
 def _granted_values(
-    grants: Sequence[model.ClaimGrant], namespace: str, service_account: str | None
+    grants: Sequence[policy_types.ClaimGrant], namespace: str, service_account: str | None
 ) -> list[str]:
     """Grant values with placeholders filled in; those needing a missing ServiceAccount drop out."""
     values: list[str] = []
     for grant in grants:
         for value in grant.values:
-            if service_account is None and model.PLACEHOLDERS[1] in value:
+            if service_account is None and globs.PLACEHOLDERS[1] in value:
                 continue
-            rendered = model.render_glob(value, namespace, service_account)
+            rendered = globs.render_glob(value, namespace, service_account)
             if rendered not in values:
                 values.append(rendered)
     return values
 
 
 def check_claims(
-    policy: model.IssuancePolicy, spec: model.CertificateSpec, namespace: str
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec, namespace: str
 ) -> Denial | None:
     """Deny a claim key or value no grant gives this namespace; nothing else is allowed."""
     applicable = [grant for grant in policy.claims if _grant_applies(grant, namespace)]
     for key, values in spec.claims.items():
         grants = [grant for grant in applicable if grant.key == key]
-        whom = f"namespace {model.quote(namespace)} by {policy.issuer_label}"
+        whom = f"namespace {fields.quote(namespace)} by {policy.issuer_label}"
         if not grants:
             keys = sorted({grant.key for grant in applicable})
             granted = (
@@ -344,21 +352,21 @@ def check_claims(
             continue
         for value in values:
             if value not in allowed:
-                listed = ", ".join(model.quote(text) for text in allowed)
+                listed = ", ".join(fields.quote(text) for text in allowed)
                 return Denial(
                     "ClaimNotAllowed",
-                    f"claim {key}={model.quote(value)} is not granted to {whom}; "
+                    f"claim {key}={fields.quote(value)} is not granted to {whom}; "
                     f"values of {key} granted here: {listed or 'none'}",
                 )
     return None
 
 
 def check_extensions(
-    policy: model.IssuancePolicy, spec: model.CertificateSpec, namespace: str
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec, namespace: str
 ) -> Denial | None:
     """Deny a raw extension whose OID the policy does not list, or that is reserved."""
     for index, extension in enumerate(spec.extensions):
-        reserved = model.reserved_extension_reason(extension.oid)
+        reserved = extension_types.reserved_extension_reason(extension.oid)
         if reserved is None and extension.oid in policy.allowed_extension_oids:
             continue
         refused = f"extensions[{index}] OID {extension.oid}"
@@ -410,7 +418,7 @@ REASONS: Final = (
 
 
 def evaluate(
-    policy: model.IssuancePolicy, spec: model.CertificateSpec, *, namespace: str
+    policy: policy_types.IssuancePolicy, spec: certificate_types.CertificateSpec, *, namespace: str
 ) -> Denial | None:
     """Decide whether an issuer's policy allows a Certificate in a namespace.
 

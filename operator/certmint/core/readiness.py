@@ -9,12 +9,14 @@ in, never read here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
 from cryptography import x509
 
+from certmint.api import resources
 from certmint.core import adoption, policy, secret_format, state
 from certmint.pki import building, decode, renewal
 
@@ -29,6 +31,9 @@ RATE_BOUND = frozenset({"RenewalDue", "Expired", "IssuerCAChanged", "TrustBundle
 #: the others wait for the user or another object to change.
 RETRYABLE = frozenset({"IssuerNotReady", "ServiceAccountNotFound"})
 
+#: The Ready message of a certificate that needs nothing.
+UP_TO_DATE = "the certificate is up to date and has not expired"
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Decision:
@@ -40,21 +45,38 @@ class Decision:
         reason: CamelCase reason code.
         message: What is going on, for a human, saying what to change when blocked.
         denial: The policy rule that denied, for ``PolicyViolation``.
+        final: Waits for a change of the spec or another object, whatever the reason says.
+        renewal_time: For ``ready``: when the leaf in the Secret is due for renewal.
     """
 
     action: Action
     reason: str
     message: str
     denial: str = ""
-    #: Waits for a change of the spec or another object, whatever the reason says.
     final: bool = False
+    renewal_time: datetime | None = None
 
     @property
     def retryable(self) -> bool:
         return self.action == "block" and self.reason in RETRYABLE and not self.final
 
+    @property
+    def respects_backoff(self) -> bool:
+        """Waits out the failure backoff: it would sign, or retry a failed attempt."""
+        return self.action == "issue" or self.retryable
 
-@dataclasses.dataclass(frozen=True, slots=True)
+    @property
+    def counts_as_failure(self) -> bool:
+        """A failed attempt: retried with backoff and counted in ``failedIssuanceAttempts``."""
+        return self.retryable or (self.action == "block" and self.reason == "Failed")
+
+
+def failure(message: str) -> Decision:
+    """The decision that stands for an issuance that failed with an error."""
+    return Decision("block", "Failed", message)
+
+
+@dataclasses.dataclass(frozen=True)  # no slots: `due` is cached on the instance
 class Inputs:
     """Everything `decide` looks at."""
 
@@ -62,6 +84,12 @@ class Inputs:
     issuer: state.IssuerRecord | None
     secret: secret_format.SecretState | None
     service_account_exists: bool
+
+    @functools.cached_property
+    def due(self) -> datetime | None:
+        """When the leaf in the Secret is due for renewal; None without a leaf."""
+        leaf = self.secret.leaf if self.secret else None
+        return None if leaf is None else renewal_time(self.certificate, leaf)
 
 
 Check = Callable[[Inputs, datetime], "Decision | None"]
@@ -195,7 +223,7 @@ def not_yet_valid(inputs: Inputs, now: datetime) -> Decision | None:
 
 def spec_changed(inputs: Inputs, _: datetime) -> Decision | None:
     secret = inputs.secret
-    recorded = secret.annotations.get(secret_format.ANNOTATION_SPEC_HASH) if secret else None
+    recorded = secret.annotations.get(resources.ANNOTATION_SPEC_HASH) if secret else None
     if recorded == inputs.certificate.spec_hash:
         return None
     return _issue(
@@ -208,7 +236,7 @@ def renew_requested(inputs: Inputs, _: datetime) -> Decision | None:
     request = inputs.certificate.renew_request
     if not request or inputs.secret is None:
         return None
-    if inputs.secret.annotations.get(secret_format.ANNOTATION_RENEW_REQUEST) == request:
+    if inputs.secret.annotations.get(resources.ANNOTATION_RENEW_REQUEST) == request:
         return None
     return _issue("RenewRequested", f"a re-issue was requested at {request}")
 
@@ -237,11 +265,8 @@ def expired(inputs: Inputs, now: datetime) -> Decision | None:
 
 
 def renewal_due(inputs: Inputs, now: datetime) -> Decision | None:
-    leaf = inputs.secret.leaf if inputs.secret else None
-    if leaf is None:
-        return None
-    due = renewal_time(inputs.certificate, leaf)
-    if now < due:
+    due = inputs.due
+    if due is None or now < due:
         return None
     return _issue("RenewalDue", f"the renewal time {due.isoformat()} has passed")
 
@@ -344,7 +369,7 @@ def decide(inputs: Inputs, now: datetime) -> Decision:
             and secret.bundle_digest != issuer.runtime.bundle_digest
         ):
             return Decision("update-bundle", "TrustBundleChanged", "ca.crt is out of date")
-        return Decision("ready", "Ready", "the certificate is up to date and has not expired")
+        return Decision("ready", "Ready", UP_TO_DATE, renewal_time=inputs.due)
     late = _first(BEFORE_ISSUING, inputs, now)
     if late is not None:
         return dataclasses.replace(late, message=f"{late.message} (needed: {trigger.message})")

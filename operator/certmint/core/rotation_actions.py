@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 
-from certmint.api import model
+from certmint.api import issuer_types
 from certmint.core import ca_secret, status
 from certmint.pki import ca as pki_ca
 from certmint.pki import keys
@@ -21,7 +21,7 @@ class CreateCA:
     """Generate a root CA into a Secret that does not exist (never overwrites one)."""
 
     secret_name: str
-    generate: model.GenerateSpec
+    generate: issuer_types.GenerateSpec
     annotations: Mapping[str, str]
 
     def announce(self, namespace: str, ca: pki_ca.CertificateAuthority) -> Event:
@@ -80,7 +80,7 @@ class RetirePrevious:
 Action = CreateCA | PrepareNext | ActivateNext | DiscardNext | RetirePrevious
 
 
-def new_ca(generate: model.GenerateSpec, now: datetime) -> pki_ca.CertificateAuthority:
+def new_ca(generate: issuer_types.GenerateSpec, now: datetime) -> pki_ca.CertificateAuthority:
     """A fresh root CA as ``generate`` describes it (a new key each call)."""
     return pki_ca.generate_root_ca(
         generate.common_name,

@@ -27,7 +27,7 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
-from certmint.api import model
+from certmint.api import issuer_types, resources
 from certmint.core import ca_secret, rotation, rotation_actions, state, status
 from certmint.pki import ca as pki_ca
 from certmint.pki import decode
@@ -60,7 +60,7 @@ class State:
     issuer: str
     namespace: str
     secret_name: str
-    generate: model.GenerateSpec | None
+    generate: issuer_types.GenerateSpec | None
     longest_leaf: timedelta
     main: ca_secret.CASecret | None
     next: ca_secret.CASecret | None = None
@@ -127,7 +127,7 @@ def plan(given: State, now: datetime) -> Plan:
         )
         if generate is None:
             return missing
-        mark = {ca_secret.ANNOTATION_GENERATED_FOR: given.owner}
+        mark = {resources.ANNOTATION_GENERATED_FOR: given.owner}
         return missing.then(rotation_actions.CreateCA(given.secret_name, generate, mark))
     if generate is None:
         return _settled(given, main, now)
@@ -138,7 +138,7 @@ def plan(given: State, now: datetime) -> Plan:
 
 
 def _rotate(
-    given: State, main: ca_secret.CASecret, generate: model.GenerateSpec, now: datetime
+    given: State, main: ca_secret.CASecret, generate: issuer_types.GenerateSpec, now: datetime
 ) -> Plan:
     """Steps 2 to 5 for a generated CA (see the module docstring)."""
     upcoming = given.next
@@ -164,7 +164,7 @@ def _prepared(
     given: State,
     main: ca_secret.CASecret,
     upcoming: ca_secret.CASecret,
-    generate: model.GenerateSpec,
+    generate: issuer_types.GenerateSpec,
     now: datetime,
 ) -> Plan:
     """Step 5: a prepared rotation activates when its time has come."""
@@ -186,7 +186,7 @@ def _discard_reason(main: ca_secret.CASecret, upcoming: ca_secret.CASecret) -> s
 
 
 def _recover(
-    given: State, main: ca_secret.CASecret, generate: model.GenerateSpec, now: datetime
+    given: State, main: ca_secret.CASecret, generate: issuer_types.GenerateSpec, now: datetime
 ) -> Plan:
     """Step 3: a generated current CA that cannot sign is replaced at once, when a new
     CA cures its problem (an invalid or mismatched Secret is left for a human)."""
@@ -207,14 +207,14 @@ def _recover(
 
 def _requested(given: State, main: ca_secret.CASecret) -> bool:
     """A rotate request that no activation has satisfied yet."""
-    satisfied = main.annotations.get(ca_secret.ANNOTATION_ROTATE_REQUEST)
+    satisfied = main.annotations.get(resources.ANNOTATION_ROTATE_REQUEST)
     return bool(given.request) and given.request != satisfied
 
 
 def _prepare(
     given: State,
     current: pki_ca.CertificateAuthority,
-    generate: model.GenerateSpec,
+    generate: issuer_types.GenerateSpec,
     now: datetime,
     *,
     requested: bool,
@@ -240,13 +240,13 @@ def _schedule_annotations(
 ) -> dict[str, str]:
     """The next CA's annotations: its owner, and the schedule a restart resumes from."""
     annotations = {
-        ca_secret.ANNOTATION_GENERATED_FOR: given.owner,
-        ca_secret.ANNOTATION_PREPARED_AT: status.timestamp(prepared_at),
-        ca_secret.ANNOTATION_ACTIVATE_AFTER: status.timestamp(activate_after),
-        ca_secret.ANNOTATION_ROTATION_REASON: "Requested" if requested else "Scheduled",
+        resources.ANNOTATION_GENERATED_FOR: given.owner,
+        resources.ANNOTATION_PREPARED_AT: status.timestamp(prepared_at),
+        resources.ANNOTATION_ACTIVATE_AFTER: status.timestamp(activate_after),
+        resources.ANNOTATION_ROTATION_REASON: "Requested" if requested else "Scheduled",
     }
     if requested:
-        annotations[ca_secret.ANNOTATION_ROTATE_REQUEST] = given.request
+        annotations[resources.ANNOTATION_ROTATE_REQUEST] = given.request
     return annotations
 
 
@@ -254,7 +254,7 @@ def _schedule(
     given: State,
     current: pki_ca.CertificateAuthority,
     upcoming: ca_secret.CASecret,
-    generate: model.GenerateSpec,
+    generate: issuer_types.GenerateSpec,
 ) -> tuple[dict[str, Any], datetime]:
     """``status.rotation`` of a prepared rotation, and when it activates.
 
@@ -264,11 +264,11 @@ def _schedule(
     assert upcoming.ca is not None  # noqa: S101 -- only a usable next CA has a schedule
     annotations = upcoming.annotations
     prepared_at = (
-        status.parse_timestamp(annotations.get(ca_secret.ANNOTATION_PREPARED_AT))
+        status.parse_timestamp(annotations.get(resources.ANNOTATION_PREPARED_AT))
         or upcoming.ca.not_before
     )
     activate_after = status.parse_timestamp(
-        annotations.get(ca_secret.ANNOTATION_ACTIVATE_AFTER)
+        annotations.get(resources.ANNOTATION_ACTIVATE_AFTER)
     ) or rotation.activate_time(
         current.root,
         prepared_at,
@@ -279,7 +279,7 @@ def _schedule(
     activate_after = min(activate_after, current.not_after)
     schedule = {
         "phase": "Prepared",
-        "reason": annotations.get(ca_secret.ANNOTATION_ROTATION_REASON, "Scheduled"),
+        "reason": annotations.get(resources.ANNOTATION_ROTATION_REASON, "Scheduled"),
         "preparedAt": status.timestamp(prepared_at),
         "activateAfter": status.timestamp(activate_after),
     }
@@ -298,8 +298,8 @@ def _activate(
     annotations = {
         **main.annotations,
         **upcoming.annotations,
-        **({ca_secret.ANNOTATION_ROTATE_REQUEST: given.request} if requested else {}),
-        ca_secret.ANNOTATION_DISTRUSTS_OLDER: "true" if requested and given.emergency else "false",
+        **({resources.ANNOTATION_ROTATE_REQUEST: given.request} if requested else {}),
+        resources.ANNOTATION_DISTRUSTS_OLDER: "true" if requested and given.emergency else "false",
     }
     previous_name = given.secret_name + ca_secret.PREVIOUS_SUFFIX
     return settled.then(

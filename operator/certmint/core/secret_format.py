@@ -20,21 +20,9 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certmint.api import model
+from certmint.api import certificate_types, resources
 from certmint.core import adoption
 from certmint.pki import decode, errors, formats, issuing, keys
-
-LABEL_CERTIFICATE_NAME: Final = "certmint.io/certificate-name"
-ANNOTATION_CERTIFICATE_NAME: Final = "certmint.io/certificate-name"
-ANNOTATION_CERTIFICATE_UID: Final = "certmint.io/certificate-uid"
-ANNOTATION_ISSUER_NAME: Final = "certmint.io/issuer-name"
-ANNOTATION_ISSUER_KIND: Final = "certmint.io/issuer-kind"
-ANNOTATION_IDENTITY: Final = "certmint.io/identity"
-ANNOTATION_SERIAL: Final = "certmint.io/serial"
-ANNOTATION_REVISION: Final = "certmint.io/revision"
-ANNOTATION_SPEC_HASH: Final = "certmint.io/spec-hash"
-ANNOTATION_RENEW_REQUEST: Final = "certmint.io/renew-requested-at"
-ANNOTATION_DELETION_POLICY: Final = "certmint.io/secret-deletion-policy"
 
 TLS_CRT: Final = "tls.crt"
 TLS_KEY: Final = "tls.key"
@@ -92,7 +80,7 @@ class SecretState:
     @property
     def revision(self) -> int:
         try:
-            return int(self.annotations.get(ANNOTATION_REVISION, "0"))
+            return int(self.annotations.get(resources.ANNOTATION_REVISION, "0"))
         except ValueError:
             return 0
 
@@ -147,10 +135,10 @@ def _summary(
 ) -> SecretState:
     labels: Mapping[str, str] = metadata.get("labels") or {}
     annotations: Mapping[str, str] = metadata.get("annotations") or {}
-    owner = labels.get(LABEL_CERTIFICATE_NAME)
+    owner = labels.get(resources.LABEL_CERTIFICATE_NAME)
     # Foreign metadata is kept only where adoption may apply: memory stays flat for the
     # Secrets certmint created itself.
-    keep = owner is None or adoption.ANNOTATION_ADOPTED_FROM in annotations
+    keep = owner is None or resources.ANNOTATION_ADOPTED_FROM in annotations
     return SecretState(
         namespace=str(metadata.get("namespace", "")),
         name=str(metadata.get("name", "")),
@@ -197,7 +185,7 @@ class SecretContent:
     namespace: str
     certificate_name: str
     certificate_uid: str
-    spec: model.CertificateSpec
+    spec: certificate_types.CertificateSpec
     spec_hash: str
     issued: issuing.IssuedCertificate
     private_key: keys.PrivateKey = dataclasses.field(repr=False)
@@ -253,28 +241,29 @@ def secret_body(
     adopted = (
         content.spec.adopt_cert_manager_certificate is not None
         and kept is not None
-        and (kept.owner is None or adoption.ANNOTATION_ADOPTED_FROM in kept.annotations)
+        and (kept.owner is None or resources.ANNOTATION_ADOPTED_FROM in kept.annotations)
     )
     kept_labels = kept.kept_labels if kept and adopted else {}
     kept_annotations = kept.kept_annotations if kept and adopted else {}
-    labels = {**kept_labels, **spec.secret_labels, LABEL_CERTIFICATE_NAME: content.certificate_name}
+    labels = {**kept_labels, **spec.secret_labels}
+    labels[resources.LABEL_CERTIFICATE_NAME] = content.certificate_name
     annotations = {
         **kept_annotations,
         **spec.secret_annotations,
-        ANNOTATION_CERTIFICATE_NAME: content.certificate_name,
-        ANNOTATION_CERTIFICATE_UID: content.certificate_uid,
-        ANNOTATION_ISSUER_NAME: spec.issuer_ref.name,
-        ANNOTATION_ISSUER_KIND: spec.issuer_ref.kind,
-        ANNOTATION_IDENTITY: content.identity,
-        ANNOTATION_SERIAL: decode.serial_hex(content.issued.certificate),
-        ANNOTATION_REVISION: str(content.revision),
-        ANNOTATION_SPEC_HASH: content.spec_hash,
-        ANNOTATION_DELETION_POLICY: spec.secret_deletion_policy,
+        resources.ANNOTATION_CERTIFICATE_NAME: content.certificate_name,
+        resources.ANNOTATION_CERTIFICATE_UID: content.certificate_uid,
+        resources.ANNOTATION_ISSUER_NAME: spec.issuer_ref.name,
+        resources.ANNOTATION_ISSUER_KIND: spec.issuer_ref.kind,
+        resources.ANNOTATION_IDENTITY: content.identity,
+        resources.ANNOTATION_SERIAL: decode.serial_hex(content.issued.certificate),
+        resources.ANNOTATION_REVISION: str(content.revision),
+        resources.ANNOTATION_SPEC_HASH: content.spec_hash,
+        resources.ANNOTATION_DELETION_POLICY: spec.secret_deletion_policy,
     }
     if content.renew_request:
-        annotations[ANNOTATION_RENEW_REQUEST] = content.renew_request
+        annotations[resources.ANNOTATION_RENEW_REQUEST] = content.renew_request
     if adopted:
-        annotations[adoption.ANNOTATION_ADOPTED_FROM] = adoption.ADOPTED_FROM_CERT_MANAGER
+        annotations[resources.ANNOTATION_ADOPTED_FROM] = adoption.ADOPTED_FROM_CERT_MANAGER
     metadata: dict[str, Any] = {
         "name": spec.secret_name,
         "namespace": content.namespace,

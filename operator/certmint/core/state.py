@@ -10,24 +10,37 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 
-from certmint.api import model
-from certmint.core import secret_format
+from certmint.api import certificate_types, fields, issuer_types, resources
+from certmint.core import secret_format, status
 from certmint.pki import ca as pki_ca
 
-#: (namespace, name) of a namespaced object.
+#: (namespace, name) of a namespaced object: a Secret, a ServiceAccount.
 ObjectKey = tuple[str, str]
-#: (kind, namespace or "" for cluster-scoped, name) of an issuer.
-IssuerKey = tuple[str, str, str]
 
 
-def issuer_key_for(namespace: str, ref: model.IssuerRef) -> IssuerKey:
+class CertificateKey(NamedTuple):
+    """The store's key of a Certificate."""
+
+    namespace: str
+    name: str
+
+
+class IssuerKey(NamedTuple):
+    """The store's key of an Issuer or ClusterIssuer."""
+
+    kind: str
+    #: "" for a ClusterIssuer.
+    namespace: str
+    name: str
+
+
+def issuer_key_for(namespace: str, ref: certificate_types.IssuerRef) -> IssuerKey:
     """The key of the issuer a Certificate in ``namespace`` refers to."""
-    return (ref.kind, namespace if ref.kind == "Issuer" else "", ref.name)
+    return IssuerKey(ref.kind, namespace if ref.kind == "Issuer" else "", ref.name)
 
 
 @dataclasses.dataclass(slots=True)
@@ -43,7 +56,7 @@ class CertificateRecord:
         spec_error: Why the spec is invalid, None when it is valid.
         spec_hash: `secret_format.spec_hash` of the raw spec.
         renew_request: The ``certmint.io/renew-requested-at`` annotation, "" when absent.
-        status: The status as last observed (or as last written by us).
+        status: The status as last observed (or as last written by us), parsed once.
         issuer_key: The issuer it refers to, None when the spec is too broken to say.
         resource_version: The resourceVersion the record reflects (ours after a status patch).
     """
@@ -52,22 +65,22 @@ class CertificateRecord:
     name: str
     uid: str
     generation: int
-    spec: model.CertificateSpec | None
-    spec_error: model.SpecError | None
+    spec: certificate_types.CertificateSpec | None
+    spec_error: fields.SpecError | None
     spec_hash: str
     renew_request: str
-    status: Mapping[str, Any]
+    status: status.CertificateStatus
     issuer_key: IssuerKey | None
     resource_version: str = ""
 
     @property
-    def key(self) -> ObjectKey:
-        return (self.namespace, self.name)
+    def key(self) -> CertificateKey:
+        return CertificateKey(self.namespace, self.name)
 
     def reference(self) -> dict[str, Any]:
         """The minimal body an Event needs to name this object."""
         return {
-            "apiVersion": "certmint.io/v1alpha1",
+            "apiVersion": resources.API_VERSION,
             "kind": "Certificate",
             "metadata": {"namespace": self.namespace, "name": self.name, "uid": self.uid},
         }
@@ -110,37 +123,36 @@ class IssuerRecord:
     name: str
     uid: str
     generation: int
-    spec: model.IssuerSpec | None
-    spec_error: model.SpecError | None
+    spec: issuer_types.IssuerSpec | None
+    spec_error: fields.SpecError | None
     status: Mapping[str, Any]
     rotate_request: str = ""
     rotate_emergency: bool = False
     runtime: IssuerRuntime = NOT_RECONCILED
     failed_attempts: int = 0
-    next_check: datetime | None = None
 
     @property
     def key(self) -> IssuerKey:
-        return (self.kind, self.namespace, self.name)
+        return IssuerKey(self.kind, self.namespace, self.name)
 
     def reference(self) -> dict[str, Any]:
         metadata = {"name": self.name, "uid": self.uid}
         if self.namespace:
             metadata["namespace"] = self.namespace
-        return {"apiVersion": "certmint.io/v1alpha1", "kind": self.kind, "metadata": metadata}
+        return {"apiVersion": resources.API_VERSION, "kind": self.kind, "metadata": metadata}
 
 
 class Store:
     """All records, with the reverse index issuer -> certificates."""
 
     def __init__(self) -> None:
-        self.certificates: dict[ObjectKey, CertificateRecord] = {}
+        self.certificates: dict[CertificateKey, CertificateRecord] = {}
         self.issuers: dict[IssuerKey, IssuerRecord] = {}
         self.secrets: dict[ObjectKey, secret_format.SecretState] = {}
         self.service_accounts: set[ObjectKey] = set()
         #: Certificates blocked on a missing ServiceAccount, by that account.
-        self.waiting_for_account: defaultdict[ObjectKey, set[ObjectKey]] = defaultdict(set)
-        self._by_issuer: defaultdict[IssuerKey, set[ObjectKey]] = defaultdict(set)
+        self.waiting_for_account: defaultdict[ObjectKey, set[CertificateKey]] = defaultdict(set)
+        self._by_issuer: defaultdict[IssuerKey, set[CertificateKey]] = defaultdict(set)
 
     def put_certificate(self, record: CertificateRecord) -> None:
         previous = self.certificates.get(record.key)
@@ -150,18 +162,11 @@ class Store:
         if record.issuer_key is not None:
             self._by_issuer[record.issuer_key].add(record.key)
 
-    def drop_certificate(self, key: ObjectKey) -> CertificateRecord | None:
+    def drop_certificate(self, key: CertificateKey) -> CertificateRecord | None:
         record = self.certificates.pop(key, None)
         if record is not None and record.issuer_key is not None:
             self._by_issuer[record.issuer_key].discard(key)
         return record
 
-    def certificates_of(self, issuer_key: IssuerKey) -> Iterator[ObjectKey]:
+    def certificates_of(self, issuer_key: IssuerKey) -> Iterator[CertificateKey]:
         yield from tuple(self._by_issuer.get(issuer_key, ()))
-
-    def certificate_for_secret(self, namespace: str, secret_name: str) -> ObjectKey | None:
-        """The Certificate that owns a Secret, by the Secret's label."""
-        state = self.secrets.get((namespace, secret_name))
-        if state is None or state.owner is None:
-            return None
-        return (namespace, state.owner)

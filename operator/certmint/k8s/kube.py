@@ -21,12 +21,11 @@ import urllib3.exceptions
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from certmint.api import resources
+
 T = TypeVar("T")
 Json = dict[str, Any]
 
-GROUP = "certmint.io"
-VERSION = "v1alpha1"
-PLURALS = {"Certificate": "certificates", "Issuer": "issuers", "ClusterIssuer": "clusterissuers"}
 #: (connect, read) timeout of one request, seconds. The API server answers a request within
 #: 60 s or fails it (its default --request-timeout); the client gives it a little longer.
 REQUEST_TIMEOUT_S = (10.0, 70.0)
@@ -255,44 +254,37 @@ class Kube:
         except NotFoundError:
             return
 
-    # ServiceAccounts ----------------------------------------------------------------
-    async def service_account_exists(self, namespace: str, name: str) -> bool:
-        try:
-            await self._call(self._core.read_namespaced_service_account, name, namespace)
-        except NotFoundError:
-            return False
-        return True
-
     # certmint.io objects -------------------------------------------------------------
     async def patch_status(
         self, kind: str, namespace: str | None, name: str, status: Mapping[str, Any]
     ) -> Json:
         """Merge-patches the status subresource of a certmint object."""
         body = {"status": status}
-        plural = PLURALS[kind]
+        plural = resources.PLURALS[kind]
         if namespace is None:
             result: Json = await self._call(
                 self._custom.patch_cluster_custom_object_status,
-                GROUP, VERSION, plural, name, body,
+                resources.GROUP, resources.VERSION, plural, name, body,
             )  # fmt: skip
         else:
             result = await self._call(
                 self._custom.patch_namespaced_custom_object_status,
-                GROUP, VERSION, namespace, plural, name, body,
+                resources.GROUP, resources.VERSION, namespace, plural, name, body,
             )  # fmt: skip
         return result
 
     async def get_object(self, kind: str, namespace: str | None, name: str) -> Json | None:
-        plural = PLURALS[kind]
+        plural = resources.PLURALS[kind]
         try:
             if namespace is None:
                 result: Json = await self._call(
-                    self._custom.get_cluster_custom_object, GROUP, VERSION, plural, name
-                )
+                    self._custom.get_cluster_custom_object,
+                    resources.GROUP, resources.VERSION, plural, name,
+                )  # fmt: skip
             else:
                 result = await self._call(
                     self._custom.get_namespaced_custom_object,
-                    GROUP, VERSION, namespace, plural, name,
+                    resources.GROUP, resources.VERSION, namespace, plural, name,
                 )  # fmt: skip
         except NotFoundError:
             return None
@@ -302,15 +294,16 @@ class Kube:
         self, kind: str, namespace: str | None, name: str, annotations: Mapping[str, str]
     ) -> Json:
         body = {"metadata": {"annotations": dict(annotations)}}
-        plural = PLURALS[kind]
+        plural = resources.PLURALS[kind]
         if namespace is None:
             result: Json = await self._call(
-                self._custom.patch_cluster_custom_object, GROUP, VERSION, plural, name, body
-            )
+                self._custom.patch_cluster_custom_object,
+                resources.GROUP, resources.VERSION, plural, name, body,
+            )  # fmt: skip
         else:
             result = await self._call(
                 self._custom.patch_namespaced_custom_object,
-                GROUP, VERSION, namespace, plural, name, body,
+                resources.GROUP, resources.VERSION, namespace, plural, name, body,
             )  # fmt: skip
         return result
 
@@ -374,7 +367,7 @@ class Kube:
             "reason": reason,
             "message": message,
             "source": {"component": "certmint"},
-            "reportingComponent": "certmint.io/operator",
+            "reportingComponent": resources.REPORTING_COMPONENT,
             "firstTimestamp": now,
             "lastTimestamp": now,
             "count": 1,

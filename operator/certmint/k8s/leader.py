@@ -25,7 +25,11 @@ from typing import Any
 
 from certmint.k8s import kube
 
-log = logging.getLogger("certmint.k8s.leader")
+log = logging.getLogger("certmint.leader")
+
+
+#: The Lease's name unless ``certmint run --lease-name`` says otherwise (one per shard).
+DEFAULT_LEASE_NAME = "certmint-leader"
 
 
 def _micro_time(moment: datetime) -> str:
@@ -41,7 +45,7 @@ class LeaderElector:
         namespace: str,
         identity: str,
         *,
-        name: str = "certmint-leader",
+        name: str = DEFAULT_LEASE_NAME,
         lease_duration: float = 15.0,
         renew_deadline: float = 10.0,
         retry_period: float = 2.0,

@@ -1,36 +1,19 @@
-"""Extra output formats for the Secret: combined PEM, DER, PKCS#12, the trust bundle."""
+"""The PKCS#12 keystore (``keystore.p12``): key and chain in one encrypted file.
+
+The other extra outputs are plain encodings (`certmint.pki.keys` and the certificates'
+own ``public_bytes``) that `certmint.core.secret_format` writes directly.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12 as pkcs12_format
 
-from certmint.pki import decode, errors, issuing, keys
+from certmint.pki import errors, issuing, keys
 
 # PBKDF2 iterations for the PKCS#12 password: high enough to slow guessing, low enough
 # that issuing stays fast (OpenSSL 3 itself defaults to 2048; 600 000 would cost ~0.3 s).
 PKCS12_KDF_ROUNDS = 50_000
-
-
-def combined_pem(key: keys.PrivateKey, issued: issuing.IssuedCertificate) -> bytes:
-    """``tls-combined.pem``: the private key, then the certificate and intermediates."""
-    return keys.private_key_to_pem(key) + issued.chain_pem
-
-
-def certificate_der(issued: issuing.IssuedCertificate) -> bytes:
-    """``tls.der``: the certificate alone, DER (DER holds one certificate per file)."""
-    return issued.certificate.public_bytes(serialization.Encoding.DER)
-
-
-def chain_der(issued: issuing.IssuedCertificate) -> bytes:
-    """The certificate and intermediates as concatenated DER, for tools that read that."""
-    return b"".join(
-        cert.public_bytes(serialization.Encoding.DER)
-        for cert in (issued.certificate, *issued.chain)
-    )
 
 
 def pkcs12(
@@ -66,15 +49,3 @@ def pkcs12(
     return pkcs12_format.serialize_key_and_certificates(
         name, key, issued.certificate, list(issued.chain) or None, encryption
     )
-
-
-def bundle_pem(roots: Iterable[x509.Certificate]) -> bytes:
-    """``ca.crt``: trust anchors as PEM, in order, each certificate once."""
-    seen: set[str] = set()
-    unique: list[x509.Certificate] = []
-    for root in roots:
-        fingerprint = decode.fingerprint_sha256(root)
-        if fingerprint not in seen:
-            seen.add(fingerprint)
-            unique.append(root)
-    return decode.certificates_to_pem(unique)

@@ -130,13 +130,6 @@ def private_key_to_der(key: PrivateKey) -> bytes:
     )
 
 
-def public_key_to_der(key: PublicKey) -> bytes:
-    """Encode a public key as SubjectPublicKeyInfo DER (handy for comparing and hashing)."""
-    return key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 def load_private_key_pem(key_pem: bytes, field: str = "tls.key") -> PrivateKey:
     """Parse an unencrypted PEM private key (PKCS#8, or the traditional RSA/EC forms).
 

@@ -87,30 +87,6 @@ def _is_ip_literal(text: str) -> bool:
     return True
 
 
-def parse_ip_address(text: str, field: str) -> IPAddress:
-    """Parse an IP address for a SAN.
-
-    Args:
-        text: e.g. ``"10.0.0.1"`` or ``"fd00::1"``; no prefix length, no zone.
-        field: The spec field to name in an error, e.g. ``"ipAddresses[1]"``.
-
-    Returns:
-        The address object.
-
-    Raises:
-        PKIError: The text is not a single IPv4 or IPv6 address.
-    """
-    if not isinstance(text, str):
-        raise errors.PKIError(field, f"an IP address must be a string, not {type(text).__name__}")
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        raise errors.PKIError(field, f"{text!r} is not an IPv4 or IPv6 address") from None
-    if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
-        raise errors.PKIError(field, f"{text!r} has a zone; certificates cannot carry one")
-    return address
-
-
 def check_ip_address(address: object, field: str) -> IPAddress:
     """Check that a value is an IP address object (not a network or a string).
 

@@ -23,12 +23,8 @@ from certmint.k8s import kube
 from certmint.pki import ca as pki_ca
 from certmint.pki import decode, keys
 
-log = logging.getLogger("certmint.runtime.authority")
+log = logging.getLogger("certmint.authority")
 
-# Where the CLI and the watch handlers find the annotations they set and read.
-ANNOTATION_GENERATED_FOR = ca_secret.ANNOTATION_GENERATED_FOR
-ANNOTATION_ROTATE_REQUEST = ca_secret.ANNOTATION_ROTATE_REQUEST
-ANNOTATION_ROTATE_EMERGENCY = ca_secret.ANNOTATION_ROTATE_EMERGENCY
 
 Event = rotation_actions.Event
 #: Passes of read, plan, write in one reconcile. The longest chain is create the CA,
@@ -84,7 +80,14 @@ class Authority:
         #: The rotate request last refused per issuer, so the refusal is posted once.
         self._refused: dict[state.IssuerKey, str] = {}
 
-    async def reconcile(self, record: state.IssuerRecord, now: datetime) -> Outcome:
+    async def reconcile(
+        self, record: state.IssuerRecord, now: datetime, *, manage: bool = True
+    ) -> Outcome:
+        """Reads the issuer's CA and, when ``manage``, performs its plan (generate, rotate).
+
+        Without ``manage`` (a ClusterIssuer another shard manages) nothing is written and
+        no Event announced: the outcome is what the CA Secrets say now.
+        """
         spec = record.spec
         if spec is None:
             return Outcome(state.IssuerRuntime(False, "InvalidSpec", str(record.spec_error)))
@@ -97,10 +100,12 @@ class Authority:
         events: list[Event] = []
         decided = rotation_plan.plan(given := await self._read(record, now), now)
         for _ in range(MAX_PASSES):
-            if not decided.actions:
+            if not decided.actions or not manage:
                 break
             events.extend(await self._perform(given.namespace, decided.actions, now))
             decided = rotation_plan.plan(given := await self._read(record, now), now)
+        if not manage:
+            return Outcome(decided.runtime, decided.roots, decided.rotation, ())
         if decided.actions:
             log.warning("the CA of %s %s is not settled yet", record.kind, record.name)
         for warning in decided.warnings:

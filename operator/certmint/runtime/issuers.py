@@ -1,26 +1,25 @@
-"""Issuer reconciliation: readiness, CA lifecycle, trust bundle status and distribution.
+"""The issuer reconciler: readiness, CA lifecycle, trust bundle status and distribution.
 
-A mixin of `controller.Controller`, kept apart so each half stays readable: the
-Certificate side lives in controller.py.
+It wakes the Certificates of an issuer that changed through the `CertificateWaker` it is
+given (the certificate reconciler), and posts Events through the shared sink.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from certmint.core import distribution, rotation, secret_format, state, status
+from certmint.core import distribution, issuer_pacing, rotation, secret_format, state, status
 from certmint.k8s import kube
-from certmint.pki import renewal
-from certmint.runtime import metrics, scheduler
+from certmint.runtime import events, metrics, scheduler, settings
 from certmint.runtime.authority import Authority, Outcome
 
-if TYPE_CHECKING:
-    from certmint.runtime.controller import Settings
+log = logging.getLogger("certmint.controller")  # the reconcilers share it: see events.py
 
-log = logging.getLogger("certmint.runtime.controller")
+#: Issuers reconciled concurrently (a new leader re-reads every CA before it issues).
+ISSUER_WORKERS = 4
 
 #: A trust ConfigMap certmint wrote: (name, bundle digest, uid).
 Published = tuple[str, str, str]
@@ -37,36 +36,53 @@ def issuer_log_fields(record: state.IssuerRecord, reason: str) -> dict[str, Any]
     }
 
 
-class IssuerReconciliation:
+class CertificateWaker(Protocol):
+    """How an issuer's change reaches its Certificates."""
+
+    def wake_after_recovery(self, key: state.CertificateKey) -> None: ...
+
+    def reissue_soon(self, key: state.CertificateKey) -> None: ...
+
+
+class IssuerReconciler:
     """Reconciles Issuers and ClusterIssuers; wakes their Certificates when they change."""
 
-    # Provided by the Controller.
-    api: kube.Kube
-    store: state.Store
-    settings: Settings
-    clock: Callable[[], datetime]
-    certificates: scheduler.WorkQueue[state.ObjectKey]
-    issuers: scheduler.WorkQueue[state.IssuerKey]
-    skip_backoff: set[state.ObjectKey]
-    authority: Authority
-    _published: dict[state.IssuerKey, dict[str, Published]]
-    _cluster_bundles: dict[state.IssuerKey, str]
-    _trust_conflicts: dict[state.IssuerKey, tuple[str, ...]]
-    _published_at: dict[state.IssuerKey, datetime]
-
-    def post_event(
-        self, involved: Mapping[str, Any], type_: str, reason: str, message: str
+    def __init__(
+        self,
+        api: kube.Kube,
+        store: state.Store,
+        config: settings.Settings,
+        sink: events.EventSink,
+        *,
+        clock: Callable[[], datetime],
+        certificates: CertificateWaker,
     ) -> None:
-        raise NotImplementedError
+        self.api = api
+        self.store = store
+        self.settings = config
+        self.sink = sink
+        self.clock = clock
+        self.certificates = certificates
+        self.queue: scheduler.WorkQueue[state.IssuerKey] = scheduler.WorkQueue(rate=10.0, burst=10)
+        self.authority = Authority(api, config.operator_namespace)
+        #: Trust ConfigMaps written, per issuer: namespace -> (name, bundle digest, uid).
+        self._published: dict[state.IssuerKey, dict[str, Published]] = {}
+        #: The bundle digest in each issuer's ClusterTrustBundle ("" once none is wanted).
+        self._cluster_bundles: dict[state.IssuerKey, str] = {}
+        #: Each issuer's trust distribution conflicts, as last found.
+        self._trust_conflicts: dict[state.IssuerKey, tuple[str, ...]] = {}
+        #: When each issuer's trust ConfigMaps were last listed.
+        self._published_at: dict[state.IssuerKey, datetime] = {}
 
-    async def reconcile_issuer(self, key: state.IssuerKey) -> None:
+    async def reconcile(self, key: state.IssuerKey) -> None:
         record = self.store.issuers.get(key)
         if record is None:
-            self.issuers.forget(key)
+            self.queue.forget(key)
             return
         now = self.clock()
+        manage = record.kind != "ClusterIssuer" or self.settings.manage_cluster_issuers
         try:
-            outcome = await self.authority.reconcile(record, now)
+            outcome = await self.authority.reconcile(record, now, manage=manage)
         except kube.KubeError as err:
             if kube.is_transient(err):
                 raise  # the API, not the CA: keep what is known, the worker retries soon
@@ -77,61 +93,51 @@ class IssuerReconciliation:
         record.runtime = outcome.runtime
         if previous is state.NOT_RECONCILED:
             metrics.initialize_issuer_series(record.name, record.kind)
+        if not manage:
+            # Another shard manages this ClusterIssuer: sign with its CA, write nothing of it.
+            self._wake_certificates(record, previous)
+            self.queue.schedule(key, self._next_issuer_check(record, outcome, now), limited=False)
+            return
         await self._write_issuer_status(record, outcome, now)
         for type_, reason, message in outcome.events:
-            self.post_event(record.reference(), type_, reason, message)
+            self.sink.post(record.reference(), type_, reason, message)
             log.info(message, extra=issuer_log_fields(record, reason))
         runtime = outcome.runtime
-        if (previous.ready, previous.reason, previous.message) != (
-            runtime.ready,
-            runtime.reason,
-            runtime.message,
-        ):
-            type_ = "Normal" if runtime.ready else "Warning"
-            self.post_event(record.reference(), type_, runtime.reason, runtime.message)
+        if (news := issuer_pacing.announcement(previous, runtime)) is not None:
+            self.sink.post(record.reference(), news.type, news.reason, news.message)
             level = logging.INFO if runtime.ready else logging.WARNING
-            log.log(level, runtime.message, extra=issuer_log_fields(record, runtime.reason))
-        self._wake_certificates(record, previous, runtime)
+            log.log(level, news.message, extra=issuer_log_fields(record, news.reason))
+        self._wake_certificates(record, previous)
         if runtime.ready:
             # After waking the Certificates: publishing into many namespaces takes a while.
             await self._distribute_logged(record, outcome)
             await self._write_issuer_status(record, outcome, now)  # only if TrustDistributed moved
-        self.issuers.schedule(key, self._next_issuer_check(record, outcome, now), limited=False)
+        self.queue.schedule(key, self._next_issuer_check(record, outcome, now), limited=False)
+
+    def _wake_certificates(self, record: state.IssuerRecord, previous: state.IssuerRuntime) -> None:
+        wake = issuer_pacing.certificate_wake(previous, record.runtime)
+        for certificate_key in self.store.certificates_of(record.key) if wake else ():
+            if wake == "recover":
+                self.certificates.wake_after_recovery(certificate_key)
+            else:
+                # Re-issue every leaf (or refresh every ca.crt), spread out by the rate bound.
+                self.certificates.reissue_soon(certificate_key)
 
     def _next_issuer_check(
         self, record: state.IssuerRecord, outcome: Outcome, now: datetime
     ) -> datetime:
-        if not outcome.runtime.ready:
-            record.failed_attempts += 1
-            return now + renewal.backoff_delay(
-                record.failed_attempts, base=self.settings.retry_base, cap=self.settings.retry_cap
-            )
-        record.failed_attempts = 0
-        moments = [now + self.settings.issuer_resync]
+        moments = [root.retain_until for root in outcome.roots if root.retain_until]
         if outcome.rotation is not None:
             moments.append(status.parse_timestamp(outcome.rotation["activateAfter"]) or now)
-        moments.extend(root.retain_until for root in outcome.roots if root.retain_until)
-        return max(now, min(moments))
-
-    def _wake_certificates(
-        self,
-        record: state.IssuerRecord,
-        previous: state.IssuerRuntime,
-        runtime: state.IssuerRuntime,
-    ) -> None:
-        signer_before = previous.signer.fingerprint_sha256 if previous.signer else None
-        signer_now = runtime.signer.fingerprint_sha256 if runtime.signer else None
-        first_look = previous is state.NOT_RECONCILED
-        became_ready = runtime.ready and not previous.ready
-        rotated = previous.ready and runtime.ready and signer_before != signer_now
-        bundle_changed = previous.ready and previous.bundle_digest != runtime.bundle_digest
-        for certificate_key in self.store.certificates_of(record.key):
-            if first_look or became_ready:
-                self.skip_backoff.add(certificate_key)
-                self.certificates.add(certificate_key)
-            elif rotated or bundle_changed:
-                # Re-issue every leaf (or refresh every ca.crt), spread out by the rate bound.
-                self.certificates.schedule(certificate_key, self.clock())
+        at, record.failed_attempts = issuer_pacing.next_check(
+            outcome.runtime.ready,
+            record.failed_attempts,
+            moments,
+            now,
+            backoff=self.settings.backoff,
+            resync=self.settings.issuer_resync,
+        )
+        return at
 
     async def _distribute_logged(self, record: state.IssuerRecord, outcome: Outcome) -> None:
         """Distributes the trust bundle; posts an Event for each new conflict."""
@@ -147,7 +153,7 @@ class IssuerReconciliation:
         self._trust_conflicts[record.key] = conflicts
         for message in conflicts:
             if message not in before:
-                self.post_event(record.reference(), "Warning", "TrustDistributionConflict", message)
+                self.sink.post(record.reference(), "Warning", "TrustDistributionConflict", message)
                 log.warning(message, extra=issuer_log_fields(record, "TrustDistributionConflict"))
 
     def _trust_condition(self, record: state.IssuerRecord, now: datetime) -> dict[str, Any] | None:

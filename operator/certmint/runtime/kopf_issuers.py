@@ -36,12 +36,10 @@ from typing import Any
 import kopf
 from kubernetes import client
 
+from certmint.api import resources
 from certmint.core import state
 from certmint.k8s import informer, kube
 
-GROUP, VERSION = "certmint.io", "v1alpha1"
-API_PREFIX = f"/apis/{GROUP}/{VERSION}"
-KINDS = {"issuers": "Issuer", "clusterissuers": "ClusterIssuer"}
 #: How often the supervisor checks that kopf's issuer watchers run.
 CHECK_INTERVAL_S = 5.0
 #: How long a started kopf may take to start its watchers: its one discovery request is
@@ -110,7 +108,9 @@ class Listing:
 def issuer_key(kind: str, body: Mapping[str, Any]) -> state.IssuerKey:
     """The store's key of an issuer body of ``kind``."""
     metadata = body.get("metadata") or {}
-    return (kind, str(metadata.get("namespace") or ""), str(metadata.get("name", "")))
+    return state.IssuerKey(
+        kind, str(metadata.get("namespace") or ""), str(metadata.get("name", ""))
+    )
 
 
 def event_type(event: Mapping[str, Any]) -> str:
@@ -125,7 +125,7 @@ def running_watchers(plural: str) -> int:
     <plural>.<version>.<group>@<namespace>``; a watcher that failed is done, and gone
     from `asyncio.all_tasks`.
     """
-    prefix = f"watcher for {plural}.{VERSION}.{GROUP}@"
+    prefix = f"watcher for {plural}.{resources.VERSION}.{resources.GROUP}@"
     return sum(1 for task in asyncio.all_tasks() if task.get_name().startswith(prefix))
 
 
@@ -208,10 +208,12 @@ class KopfIssuers:
                 status = err.status if isinstance(err, informer.ApiError) else 0
                 transient = kube.is_transient(kube.KubeError(status, str(err)))
                 level = logging.DEBUG if failures and transient else logging.WARNING
-                log.log(level, "discovery of %s failed: %r", API_PREFIX, err)
+                log.log(level, "discovery of %s failed: %r", resources.API_PREFIX, err)
                 failures += 1
             if not missing:
-                log.info("%s serves %s: starting kopf", API_PREFIX, ", ".join(self.plurals))
+                log.info(
+                    "%s serves %s: starting kopf", resources.API_PREFIX, ", ".join(self.plurals)
+                )
                 return
             delay = next_delay(delay, self._retry_base, self._retry_cap)
             await asyncio.sleep(delay)
@@ -219,7 +221,7 @@ class KopfIssuers:
     async def _unserved(self) -> set[str]:
         """The plurals discovery does not serve (a 404 means: none of them)."""
         try:
-            response = await self._connection.get(API_PREFIX, {})
+            response = await self._connection.get(resources.API_PREFIX, {})
         except informer.ApiError as err:
             if err.status == 404:
                 return set(self.plurals)
@@ -303,15 +305,19 @@ class KopfIssuers:
         return registry
 
     def _register(self, registry: kopf.OperatorRegistry, listing: Listing, plural: str) -> None:
-        kind, handle = KINDS[plural], self._handlers[plural]
+        kind, handle = resources.ISSUER_KINDS_BY_PLURAL[plural], self._handlers[plural]
 
         # Async handlers: kopf would run sync ones in threads, and the store is not shared.
-        @kopf.index(GROUP, VERSION, plural, id=f"index_{plural}", registry=registry)
+        @kopf.index(
+            resources.GROUP, resources.VERSION, plural, id=f"index_{plural}", registry=registry
+        )
         async def index_issuer(body: kopf.Body, **_: Any) -> None:
             listing.keys.add(issuer_key(kind, body))
             self._progressed()
 
-        @kopf.on.event(GROUP, VERSION, plural, id=f"on_{plural}", registry=registry)
+        @kopf.on.event(
+            resources.GROUP, resources.VERSION, plural, id=f"on_{plural}", registry=registry
+        )
         async def on_issuer(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
             self.listing_complete(listing)
             self._progressed()
@@ -328,7 +334,10 @@ class KopfIssuers:
         if listing.complete.is_set():
             return
         listing.complete.set()
-        by_kind = {KINDS[plural]: self._handlers[plural] for plural in self.plurals}
+        by_kind = {
+            resources.ISSUER_KINDS_BY_PLURAL[plural]: self._handlers[plural]
+            for plural in self.plurals
+        }
         for key in [key for key in self._store.issuers if key not in listing.keys]:
             kind, namespace, name = key
             if kind in by_kind:
@@ -342,7 +351,7 @@ class KopfIssuers:
         """Completes the listing when no issuer exists at all: kopf reports nothing then."""
         namespaces = self._namespaces or ("",)
         paths = [
-            informer.Kind(API_PREFIX, plural).path(ns)
+            informer.Kind(resources.API_PREFIX, plural).path(ns)
             for plural in self.plurals
             for ns in (namespaces if plural == "issuers" else ("",))
         ]

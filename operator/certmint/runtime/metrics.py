@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from certmint.core import status
-
-if TYPE_CHECKING:
-    from certmint.core import state
-    from certmint.runtime import handlers, scheduler
+from certmint.core import state, status
+from certmint.runtime import health, scheduler
 
 ISSUANCE_TOTAL = Counter(
     "certmint_issuance",
@@ -61,18 +58,13 @@ def observe_issuance(
         ISSUANCE_DURATION.labels(issuer_name=issuer_name, issuer_kind=issuer_kind).observe(seconds)
 
 
-def _epoch(text: object) -> float | None:
-    moment = status.parse_timestamp(text if isinstance(text, str) else None)
-    return None if moment is None else moment.timestamp()
-
-
 class StoreCollector(Collector):
     """Yields the per-Certificate and per-issuer series from the store at scrape time."""
 
     def __init__(
         self,
         store: state.Store,
-        health: handlers.WatchHealth,
+        health: health.WatchHealth,
         is_leader: Callable[[], bool],
         queues: Mapping[str, scheduler.WorkQueue[Any]] | None = None,
     ) -> None:
@@ -107,14 +99,14 @@ class StoreCollector(Collector):
                 ref.name if ref else "",
                 ref.kind if ref else "",
             ]
-            current = status.find_condition(record.status, "Ready")
-            value = str(current.get("status")) if current else "Unknown"
+            current = record.status.condition("Ready")
+            value = current.status if current else "Unknown"
             for condition in CONDITION_VALUES:
                 ready.add_metric([*values, condition], 1.0 if condition == value else 0.0)
-            if (expiry := _epoch(record.status.get("notAfter"))) is not None:
-                not_after.add_metric(values, expiry)
-            if (due := _epoch(record.status.get("renewalTime"))) is not None:
-                renewal.add_metric(values, due)
+            if (expiry := record.status.not_after) is not None:
+                not_after.add_metric(values, expiry.timestamp())
+            if (due := record.status.renewal_time) is not None:
+                renewal.add_metric(values, due.timestamp())
         yield from (ready, not_after, renewal)
         yield from self._issuers()
         yield from self._operator()

@@ -21,6 +21,7 @@ import signal
 import socket
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import prometheus_client
@@ -29,7 +30,18 @@ from kubernetes import client
 
 from certmint.core import policy, state
 from certmint.k8s import informer, kube, leader
-from certmint.runtime import controller, handlers, kopf_issuers, metrics, probes
+from certmint.runtime import (
+    certificates,
+    events,
+    handlers,
+    health,
+    issuers,
+    kopf_issuers,
+    metrics,
+    probes,
+    settings,
+    workers,
+)
 
 log = logging.getLogger("certmint.run")
 
@@ -42,9 +54,12 @@ class Options:
     namespaces: Sequence[str] = ()
     metrics_address: str = "0.0.0.0"  # noqa: S104 -- in a pod the probes come from the node
     metrics_port: int = 9403
-    settings: controller.Settings = dataclasses.field(default_factory=controller.Settings)
+    settings: settings.Settings = dataclasses.field(default_factory=settings.Settings)
     lease_duration: float = 15.0
     identity: str = ""
+    lease_name: str = leader.DEFAULT_LEASE_NAME
+    #: Serve ClusterIssuers although ``namespaces`` are listed (a label-selector shard).
+    cluster_issuers: bool = False
 
 
 async def serve_metrics(
@@ -102,24 +117,64 @@ async def stop_on_signal(received: asyncio.Event) -> None:
     log.info("stopping: releasing the leadership")
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reconcilers:
+    """The two reconcilers over one store, sharing one event sink."""
+
+    certificates: certificates.CertificateReconciler
+    issuers: issuers.IssuerReconciler
+
+    @classmethod
+    def compose(
+        cls,
+        api: kube.Kube,
+        store: state.Store,
+        config: settings.Settings,
+        clock: Callable[[], datetime] = _now,
+    ) -> Reconcilers:
+        sink = events.EventSink(api, clock)
+        certs = certificates.CertificateReconciler(api, store, config, sink, clock=clock)
+        return cls(
+            certs,
+            issuers.IssuerReconciler(api, store, config, sink, clock=clock, certificates=certs),
+        )
+
+    @property
+    def store(self) -> state.Store:
+        return self.certificates.store
+
+
 async def run_workers(
-    ctl: controller.Controller, elector: leader.LeaderElector, health: handlers.WatchHealth
+    rec: Reconcilers, elector: leader.LeaderElector, watches: health.WatchHealth
 ) -> None:
     """Starts reconciling once the store holds the initial listings of every kind."""
-    await health.wait_synced()
+    await watches.wait_synced()
     log.info("all watched kinds listed")
-    await ctl.run_workers(elector.wait_for_leadership)
+    config = rec.certificates.settings
+    await workers.run(
+        [
+            workers.Pool(rec.issuers.queue, rec.issuers.reconcile, issuers.ISSUER_WORKERS),
+            workers.Pool(rec.certificates.queue, rec.certificates.reconcile, config.workers),
+        ],
+        elector.wait_for_leadership,
+        clock=rec.certificates.clock,
+        retry_cap=config.retry_cap,
+    )
 
 
 async def sweep_on_leadership(
-    ctl: controller.Controller, elector: leader.LeaderElector, health: handlers.WatchHealth
+    rec: Reconcilers, elector: leader.LeaderElector, watches: health.WatchHealth
 ) -> None:
     """Each time this replica becomes the leader, deletes Secrets orphaned meanwhile."""
     while True:
         await elector.leading.wait()
-        await health.wait_synced()  # the store must hold every Certificate first
+        await watches.wait_synced()  # the store must hold every Certificate first
         try:
-            await ctl.sweep_orphaned_secrets()
+            await rec.certificates.sweep_orphaned_secrets()
         except kube.KubeError as err:
             log.warning("orphaned Secret sweep failed: %s", err)
         await elector.following.wait()
@@ -137,20 +192,21 @@ def tune_garbage_collector() -> None:
 
 
 def build_informers(
-    ctl: controller.Controller,
+    rec: Reconcilers,
     elector: leader.LeaderElector,
-    health: handlers.WatchHealth,
+    watches: health.WatchHealth,
     connection: informer.Connection,
     namespaces: Sequence[str],
 ) -> list[informer.Informer]:
-    """One informer per kind and namespace (or one cluster-wide), each tracked by ``health``.
+    """One informer per kind and namespace (or one cluster-wide), each tracked by ``watches``.
 
     The issuer kinds are kopf's (`build_kopf`).
     """
+    queue = rec.certificates.queue
     kinds: list[tuple[informer.Kind, informer.EventHandler]] = [
-        (handlers.CERTIFICATES, handlers.certificate_events(ctl, elector.is_leader)),
-        (handlers.SECRETS, handlers.secret_events(ctl)),
-        (handlers.SERVICE_ACCOUNTS, handlers.service_account_events(ctl)),
+        (handlers.CERTIFICATES, handlers.certificate_events(rec.certificates, elector.is_leader)),
+        (handlers.SECRETS, handlers.secret_events(rec.store, queue)),
+        (handlers.SERVICE_ACCOUNTS, handlers.service_account_events(rec.store, queue)),
     ]
     informers = [
         informer.Informer(
@@ -158,32 +214,35 @@ def build_informers(
             kind,
             handle,
             namespace=namespace,
-            seen=functools.partial(health.seen, kind.plural),
+            seen=functools.partial(watches.seen, kind.plural),
         )
         for kind, handle in kinds
         for namespace in namespaces or ("",)
     ]
     for each in informers:
-        health.track(each.listed)
-        health.seen(each.kind.plural)  # a watch that never lists ages from the start
+        watches.track(each.listed)
+        watches.seen(each.kind.plural)  # a watch that never lists ages from the start
     return informers
 
 
 def build_kopf(
-    ctl: controller.Controller,
-    health: handlers.WatchHealth,
+    rec: Reconcilers,
+    watches: health.WatchHealth,
     connection: informer.Connection,
     configuration: client.Configuration,
     options: tuple[Sequence[str], asyncio.Event],
+    *,
+    cluster_issuers: bool = False,
 ) -> kopf_issuers.KopfIssuers:
-    """kopf for Issuers and ClusterIssuers, feeding the same handlers, tracked by ``health``.
+    """kopf for Issuers and ClusterIssuers, feeding the same handlers, tracked by ``watches``.
 
     Args:
-        ctl: The controller whose store and queues the issuer events feed.
-        health: Tracks kopf's initial listing and the issuer event times.
+        rec: The reconcilers whose store and queues the issuer events feed.
+        watches: Tracks kopf's initial listing and the issuer event times.
         connection: certmint's connection, for kopf's start gate.
         configuration: The client settings kopf logs in with.
         options: The namespaces watched (() for all), and the event the signal handler sets.
+        cluster_issuers: Watch ClusterIssuers even though namespaces are listed.
 
     Returns:
         The supervisor; its ``run`` is a task of the runtime. ClusterIssuers are watched
@@ -191,29 +250,32 @@ def build_kopf(
         list a cluster-scoped kind.
     """
     namespaces, received = options
-    issuer_handlers = {"issuers": handlers.issuer_events(ctl, "Issuer")}
-    if not namespaces:
-        issuer_handlers["clusterissuers"] = handlers.issuer_events(ctl, "ClusterIssuer")
+    queue = rec.certificates.queue
+    issuer_handlers = {"issuers": handlers.issuer_events(rec.issuers, queue, "Issuer")}
+    if cluster_issuers or not namespaces:
+        issuer_handlers["clusterissuers"] = handlers.issuer_events(
+            rec.issuers, queue, "ClusterIssuer"
+        )
     supervisor = kopf_issuers.KopfIssuers(
         connection,
         configuration,
-        ctl.store,
+        rec.store,
         issuer_handlers,
         namespaces=namespaces,
-        seen=health.seen,
+        seen=watches.seen,
         on_started=functools.partial(take_signals, received),
     )
-    health.track(supervisor.listed)
+    watches.track(supervisor.listed)
     for plural in issuer_handlers:
-        health.seen(plural)
+        watches.seen(plural)
     return supervisor
 
 
 def facts_of(
     tasks: Sequence[asyncio.Task[Any]],
     watches: Sequence[informer.Informer | kopf_issuers.KopfIssuers],
-    ctl: controller.Controller,
-    health: handlers.WatchHealth,
+    rec: Reconcilers,
+    listings: health.WatchHealth,
     elector: leader.LeaderElector,
 ) -> Callable[[], probes.Facts]:
     """What the probes judge, gathered at the moment of each request."""
@@ -223,10 +285,10 @@ def facts_of(
             ended_tasks=tuple(task.get_name() for task in tasks if task.done()),
             watch_stalls={each.name: each.stalled_for() for each in watches},
             longest_reconciliations={
-                "certificates": ctl.certificates.longest_running(),
-                "issuers": ctl.issuers.longest_running(),
+                "certificates": rec.certificates.queue.longest_running(),
+                "issuers": rec.issuers.queue.longest_running(),
             },
-            synced=health.synced,
+            synced=listings.synced,
             in_contact=elector.in_contact(),
             leader=elector.is_leader(),
         )
@@ -251,7 +313,7 @@ async def supervise(tasks: Sequence[asyncio.Task[Any]]) -> int:
 
 
 def build_elector(api: kube.Kube, options: Options, identity: str) -> leader.LeaderElector:
-    """Leader election on the Lease in the operator namespace, timed from the lease duration.
+    """Leader election on the Lease (``--lease-name``) in the operator namespace.
 
     Args:
         api: The client the Lease is read and written with.
@@ -265,10 +327,27 @@ def build_elector(api: kube.Kube, options: Options, identity: str) -> leader.Lea
         api,
         options.settings.operator_namespace,
         identity,
+        name=options.lease_name,
         lease_duration=options.lease_duration,
         renew_deadline=options.lease_duration * 2 / 3,
         retry_period=max(options.lease_duration / 7.5, 0.5),
     )
+
+
+def register_collector(
+    rec: Reconcilers, watches: health.WatchHealth, elector: leader.LeaderElector
+) -> metrics.StoreCollector:
+    """Registers the scrape-time collector of this run's store (unregistered at its end)."""
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    collector = metrics.StoreCollector(
+        rec.store,
+        watches,
+        elector.is_leader,
+        queues={"certificates": rec.certificates.queue, "issuers": rec.issuers.queue},
+    )
+    prometheus_client.REGISTRY.register(collector)
+    metrics.initialize_series(policy.REASONS)
+    return collector
 
 
 async def run(options: Options) -> int:
@@ -282,45 +361,44 @@ async def run(options: Options) -> int:
         OSError: The metrics port cannot be bound.
     """
     tune_garbage_collector()
-    settings = options.settings
-    threads = settings.workers * 2
+    config = options.settings
+    threads = config.workers * 2
     configuration = kube.load_configuration(options.kubeconfig, pool_size=threads)
     api = kube.Kube(client.ApiClient(configuration), threads=threads)
     store = state.Store()
-    ctl = controller.Controller(api, store, settings)
+    rec = Reconcilers.compose(api, store, config)
     identity = options.identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
     elector = build_elector(api, options, identity)
-    health = handlers.WatchHealth()
+    watches = health.WatchHealth()
     connection = informer.Connection(configuration)
-    informers = build_informers(ctl, elector, health, connection, options.namespaces)
+    informers = build_informers(rec, elector, watches, connection, options.namespaces)
     received = asyncio.Event()
-    issuers = build_kopf(ctl, health, connection, configuration, (options.namespaces, received))
-    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
-    prometheus_client.REGISTRY.register(
-        metrics.StoreCollector(
-            store,
-            health,
-            elector.is_leader,
-            queues={"certificates": ctl.certificates, "issuers": ctl.issuers},
-        )
+    kopf = build_kopf(
+        rec,
+        watches,
+        connection,
+        configuration,
+        (options.namespaces, received),
+        cluster_issuers=options.cluster_issuers,
     )
-    metrics.initialize_series(policy.REASONS)
+    collector = register_collector(rec, watches, elector)
     tasks = [
         *(asyncio.create_task(each.run(), name=f"watch {each.name}") for each in informers),
-        asyncio.create_task(issuers.run(), name="kopf-issuers"),
-        asyncio.create_task(run_workers(ctl, elector, health), name="workers"),
+        asyncio.create_task(kopf.run(), name="kopf-issuers"),
+        asyncio.create_task(run_workers(rec, elector, watches), name="workers"),
         asyncio.create_task(elector.run(), name="leader-election"),
-        asyncio.create_task(sweep_on_leadership(ctl, elector, health), name="orphan-sweeper"),
+        asyncio.create_task(sweep_on_leadership(rec, elector, watches), name="orphan-sweeper"),
         asyncio.create_task(stop_on_signal(received), name="signals"),
     ]
     try:
         server = await serve_metrics(
             options.metrics_address,
             options.metrics_port,
-            facts_of(tasks, [*informers, issuers], ctl, health, elector),
+            facts_of(tasks, [*informers, kopf], rec, watches, elector),
         )
-    except OSError:
+    except BaseException:  # OSError, or a shard's restart cancelling the start
         await _stop(tasks, connection, api)
+        prometheus_client.REGISTRY.unregister(collector)
         raise
     log.info("certmint %s starting (metrics on :%d)", identity, options.metrics_port)
     try:
@@ -328,6 +406,8 @@ async def run(options: Options) -> int:
     finally:
         await _stop(tasks, connection, api)
         await server.cleanup()
+        # A shard (`certmint.runtime.shard`) runs the runtime again in this process.
+        prometheus_client.REGISTRY.unregister(collector)
 
 
 async def _stop(

@@ -7,8 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certmint.pki import decode, errors, formats, issuing, keys
@@ -18,22 +16,6 @@ from .support import IDENTITY, NOW, Pki
 
 def _issued(pki: Pki, algorithm: str = "ECDSA P-256") -> issuing.IssuedCertificate:
     return issuing.issue(pki.request(algorithm), pki.intermediate(algorithm), NOW)
-
-
-def test_combined_pem_is_the_key_then_the_chain(pki: Pki) -> None:
-    issued = _issued(pki)
-    key = pki.key("ECDSA P-256")
-    combined = formats.combined_pem(key, issued)
-    assert combined == keys.private_key_to_pem(key) + issued.chain_pem
-    assert decode.load_pem_certificates(combined) == [issued.certificate, *issued.chain]
-
-
-def test_der_outputs_hold_the_certificate_and_the_chain(pki: Pki) -> None:
-    issued = _issued(pki)
-    assert x509.load_der_x509_certificate(formats.certificate_der(issued)) == issued.certificate
-    leaf_der = issued.certificate.public_bytes(serialization.Encoding.DER)
-    chain_der = issued.chain[0].public_bytes(serialization.Encoding.DER)
-    assert formats.chain_der(issued) == leaf_der + chain_der
 
 
 def test_pkcs12_round_trips_with_the_password(pki: Pki, algorithm: str) -> None:
@@ -75,12 +57,6 @@ def test_an_empty_pkcs12_password_is_refused(pki: Pki) -> None:
         "keystores.pkcs12.passwordSecretRef",
         "the PKCS#12 password is empty",
     )
-
-
-def test_bundle_pem_keeps_order_and_drops_repeats(pki: Pki) -> None:
-    first, second = pki.root("ECDSA P-256").certificate, pki.root("RSA 2048").certificate
-    bundle = formats.bundle_pem([first, second, first])
-    assert decode.load_pem_certificates(bundle) == [first, second]
 
 
 def test_describe_summarizes_an_issued_leaf(pki: Pki) -> None:

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from certmint.cli import inspect_cmd
 from certmint.cli import main as cli
-from certmint.pki import building, claims, decode, extensions, formats, issuing, keys
+from certmint.pki import building, claims, decode, extensions, issuing, keys
 
 from .support import IDENTITY, NOW, Pki
 
@@ -30,7 +30,7 @@ def _secret(pki: Pki, *, trusted: str = "root") -> dict[str, bytes]:
     return {
         "tls.crt": issued.chain_pem,
         "tls.key": keys.private_key_to_pem(pki.key("ECDSA P-256")),
-        "ca.crt": formats.bundle_pem([pki.root("ECDSA P-256", trusted).certificate]),
+        "ca.crt": decode.certificates_to_pem([pki.root("ECDSA P-256", trusted).certificate]),
     }
 
 
@@ -104,7 +104,7 @@ def test_an_expired_certificate_exits_with_1(pki: Pki) -> None:
 def test_a_pem_file_with_a_key_is_read_and_the_key_skipped(pki: Pki, tmp_path: Path) -> None:
     issued = issuing.issue(pki.request(), pki.root("ECDSA P-256"), NOW)
     path = tmp_path / "combined.pem"
-    path.write_bytes(formats.combined_pem(pki.key("ECDSA P-256"), issued))
+    path.write_bytes(keys.private_key_to_pem(pki.key("ECDSA P-256")) + issued.chain_pem)
     text, code = inspect_cmd.run(str(path), None, as_json=True, now=NOW)
     document = json.loads(text)
     assert code == 0
