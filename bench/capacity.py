@@ -116,7 +116,7 @@ class Budget:
     cpu_cores: float = 0.5
     api_share: float = 0.10
     scrape_interval: float = 30.0
-    renewal_rate: float = 20.0
+    renewal_rate: float = 50.0
     rate_headroom: float = 0.5
 
 

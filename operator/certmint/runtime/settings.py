@@ -31,7 +31,7 @@ class Settings:
 
     operator_namespace: str = "certmint-system"
     workers: int = 16
-    renewal_rate: float = 20.0
+    renewal_rate: float = 50.0
     renewal_burst: int = 20
     retry_base: timedelta = renewal.DEFAULT_BACKOFF_BASE
     retry_cap: timedelta = renewal.DEFAULT_BACKOFF_CAP
