@@ -93,7 +93,7 @@ def _certificate(
 
 
 def _make_pki(pki: Path) -> dict[str, Path]:
-    """Creates a throwaway serving CA, client CA, admin client cert and SA signing key."""
+    """Creates a throwaway serving CA, client CA (with its key), admin client cert, SA key."""
     pki.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
 
@@ -139,6 +139,9 @@ def _make_pki(pki: Path) -> dict[str, Path]:
     write("apiserver.crt", _pem(apiserver))
     write("apiserver.key", _pem(apiserver_key))
     write("client-ca.crt", _pem(client_ca))
+    # Kept so tests can mint node identities (CN=system:node:<name>, O=system:nodes), as a
+    # cluster's bootstrap would; it never leaves .local/pki (mode 0600).
+    write("client-ca.key", _pem(client_ca_key))
     write("admin.crt", _pem(admin))
     write("admin.key", _pem(admin_key))
     write("sa.key", _pem(sa_key))
@@ -315,13 +318,19 @@ def _apiserver_command(etcd_port: int, api_port: int, pki: Path) -> list[str]:
         "--bind-address=127.0.0.1",
         "--advertise-address=127.0.0.1",
         "--service-cluster-ip-range=10.0.0.0/24",
-        "--authorization-mode=RBAC",
+        # Node first: the node authorizer and NodeRestriction let a kubelet's identity
+        # (CN=system:node:<name>) create PodCertificateRequests for its own pods only.
+        "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
         f"--service-account-issuer={server}/",
         f"--service-account-key-file={pki / 'sa.pub'}",
         f"--service-account-signing-key-file={pki / 'sa.key'}",
         "--disable-admission-plugins=ServiceAccount",
-        "--runtime-config=certificates.k8s.io/v1beta1/clustertrustbundles=true",
-        "--feature-gates=ClusterTrustBundle=true",
+        "--runtime-config=certificates.k8s.io/v1beta1/clustertrustbundles=true,"
+        "certificates.k8s.io/v1beta1/podcertificaterequests=true",
+        # PodCertificateRequest is beta and off by default (1.35, 1.36); the gate it depends
+        # on, AuthorizeNodeWithSelectors, is GA and locked on since 1.34.
+        "--feature-gates=ClusterTrustBundle=true,PodCertificateRequest=true",
         "--max-requests-inflight=800",
         "--max-mutating-requests-inflight=400",
         "--v=1",

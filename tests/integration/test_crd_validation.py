@@ -709,6 +709,42 @@ INVALID_OBJECTS = [
         id="trust distribution from a selfSigned issuer",
     ),
     pytest.param(
+        issuer(ca=DROP, selfSigned={}, podCertificates={"signerName": "certmint.io/pods"}),
+        Cause(
+            "spec.podCertificates",
+            "FieldValueForbidden",
+            "a selfSigned issuer cannot sign pod certificates; use ca",
+        ),
+        id="pod certificates from a selfSigned issuer",
+    ),
+    pytest.param(
+        issuer(podCertificates={"signerName": "example.com/pods"}),
+        Cause(
+            "spec.podCertificates.signerName",
+            "FieldValueInvalid",
+            "must be certmint.io/<name>: lower case letters, digits, '-' and '.'",
+        ),
+        id="a pod certificate signer name outside certmint.io",
+    ),
+    pytest.param(
+        issuer(podCertificates={"signerName": "certmint.io/pods", "duration": "30m"}),
+        Cause(
+            "spec.podCertificates.duration",
+            "FieldValueInvalid",
+            "must be at least 1h, the API server's floor for pod certificates",
+        ),
+        id="a pod certificate lifetime under an hour",
+    ),
+    pytest.param(
+        issuer(podCertificates={"signerName": "certmint.io/pods", "keyTypes": ["ECDSAP521"]}),
+        Cause(
+            "spec.podCertificates.keyTypes[0]",
+            "FieldValueNotSupported",
+            'supported values: "ECDSAP256", "ECDSAP384", "ED25519", "RSA3072", "RSA4096"',
+        ),
+        id="a pod certificate key type certmint cannot certify",
+    ),
+    pytest.param(
         issuer("Issuer", trustDistribution={"namespaces": ["*"]}),
         Cause(
             "spec.trustDistribution",
@@ -918,6 +954,11 @@ EVERY_ISSUER_FIELD: Body = {
         },
         "configMapName": "workloads-trust",
         "clusterTrustBundle": True,
+    },
+    "podCertificates": {
+        "signerName": "certmint.io/every-field",
+        "keyTypes": ["ECDSAP256", "ED25519"],
+        "duration": "2h",
     },
 }
 

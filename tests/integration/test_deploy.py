@@ -49,6 +49,9 @@ CLUSTER_WIDE_PERMISSIONS = (
     | grants("", ["events"], ("create", "patch"))
     | grants("events.k8s.io", ["events"], ("create", "patch"))
     | grants("certificates.k8s.io", ["clustertrustbundles"], CRUD)
+    | grants("certificates.k8s.io", ["podcertificaterequests"], ("get", "list", "watch"))
+    | grants("certificates.k8s.io", ["podcertificaterequests/status"], ("update",))
+    | {("certificates.k8s.io", "signers", verb, "certmint.io/*") for verb in ("sign", "attest")}
 )
 LEADER_ELECTION_PERMISSIONS = grants(
     "coordination.k8s.io", ["leases"], ("list", "watch", "create")
@@ -207,6 +210,24 @@ FORBIDDEN = [
     ),
     ("patch nodes", {"verb": "patch", "resource": "nodes", "name": "node-1"}),
     (
+        "sign for a Kubernetes signer",
+        {
+            "verb": "sign",
+            "group": "certificates.k8s.io",
+            "resource": "signers",
+            "name": "kubernetes.io/kube-apiserver-client",
+        },
+    ),
+    (
+        "create PodCertificateRequests",
+        {
+            "verb": "create",
+            "group": "certificates.k8s.io",
+            "resource": "podcertificaterequests",
+            "namespace": "payments",
+        },
+    ),
+    (
         "write webhooks",
         {
             "verb": "create",
@@ -217,6 +238,35 @@ FORBIDDEN = [
 ]
 # Things the operator does, spot-checked as single requests on top of the rules comparison.
 ALLOWED = [
+    # The API server asks for the signer name, then for "<domain>/*"; RBAC grants the latter.
+    (
+        "sign for its own signer names",
+        {
+            "verb": "sign",
+            "group": "certificates.k8s.io",
+            "resource": "signers",
+            "name": "certmint.io/*",
+        },
+    ),
+    (
+        "attest its signers' trust bundles",
+        {
+            "verb": "attest",
+            "group": "certificates.k8s.io",
+            "resource": "signers",
+            "name": "certmint.io/*",
+        },
+    ),
+    (
+        "answer PodCertificateRequests",
+        {
+            "verb": "update",
+            "group": "certificates.k8s.io",
+            "resource": "podcertificaterequests",
+            "subresource": "status",
+            "namespace": "payments",
+        },
+    ),
     (
         "write Secrets in any namespace",
         {"verb": "create", "resource": "secrets", "namespace": "payments"},

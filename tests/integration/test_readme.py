@@ -95,6 +95,11 @@ CHEAT_SHEET = [
         r"^(-----BEGIN CERTIFICATE-----\n[^-]+-----END CERTIFICATE-----\n?){2}$",
         until_shown=True,
     ),
+    Step(
+        "$K get clustertrustbundles --field-selector spec.signerName=certmint.io/workloads",
+        r"certmint\.io:workloads:bundle\s+certmint\.io/workloads",
+        until_shown=True,
+    ),
 ]
 
 

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Final, cast
 
-from certmint.api import certificate_types, fields, globs, policy_types, resources
+from certmint.api import (
+    certificate_types,
+    fields,
+    globs,
+    pod_certificates,
+    policy_types,
+    resources,
+)
 
 DEFAULT_CA_DURATION: Final = timedelta(hours=87600)
 DEFAULT_PREPARE_BEFORE_PERCENTAGE: Final = 50
@@ -121,6 +128,8 @@ class IssuerSpec:
         default_factory=policy_types.IssuancePolicy
     )
     trust_distribution: TrustDistributionSpec | None = None
+    #: ``spec.podCertificates``: the PodCertificateRequest signer this issuer is, if any.
+    pod_certificates: pod_certificates.PodCertificatesSpec | None = None
 
     @property
     def ref(self) -> certificate_types.IssuerRef:
@@ -173,6 +182,9 @@ class IssuerSpec:
             trust_domain=_parse_trust_domain(spec.get("trustDomain")),
             policy=policy_types.parse_policy(spec.get("policy"), label),
             trust_distribution=_parse_trust_distribution(spec.get("trustDistribution"), namespace),
+            pod_certificates=pod_certificates.parse(
+                spec.get("podCertificates"), self_signed=self_signed
+            ),
         )
 
 

@@ -254,6 +254,33 @@ class Kube:
         except NotFoundError:
             return
 
+    # PodCertificateRequests ----------------------------------------------------------
+    _POD_CERTIFICATES = ("certificates.k8s.io", "v1beta1")
+
+    async def answer_pod_certificate_request(
+        self, namespace: str, name: str, resource_version: str, status: Mapping[str, Any]
+    ) -> Json:
+        """Writes a PodCertificateRequest's status, only over ``resource_version``.
+
+        The API server keeps the spec (the status strategy ignores it) and refuses a second
+        answer: `ConflictError` when the request changed since it was read.
+        """
+        body = {
+            "apiVersion": "certificates.k8s.io/v1beta1",
+            "kind": "PodCertificateRequest",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "resourceVersion": resource_version,
+            },
+            "status": dict(status),
+        }
+        result: Json = await self._call(
+            self._custom.replace_namespaced_custom_object_status,
+            *self._POD_CERTIFICATES, namespace, "podcertificaterequests", name, body,
+        )  # fmt: skip
+        return result
+
     # certmint.io objects -------------------------------------------------------------
     async def patch_status(
         self, kind: str, namespace: str | None, name: str, status: Mapping[str, Any]

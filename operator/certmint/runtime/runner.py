@@ -20,7 +20,7 @@ import logging
 import signal
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +38,9 @@ from certmint.runtime import (
     issuers,
     kopf_issuers,
     metrics,
+    pod_certificates,
     probes,
+    scheduler,
     settings,
     workers,
 )
@@ -146,6 +148,11 @@ class Reconcilers:
     @property
     def store(self) -> state.Store:
         return self.certificates.store
+
+    @property
+    def queues(self) -> dict[str, scheduler.WorkQueue[Any]]:
+        """The work queues, by their name in ``certmint_workqueue_depth``."""
+        return {"certificates": self.certificates.queue, "issuers": self.issuers.queue}
 
 
 async def run_workers(
@@ -335,7 +342,10 @@ def build_elector(api: kube.Kube, options: Options, identity: str) -> leader.Lea
 
 
 def register_collector(
-    rec: Reconcilers, watches: health.WatchHealth, elector: leader.LeaderElector
+    rec: Reconcilers,
+    watches: health.WatchHealth,
+    elector: leader.LeaderElector,
+    more_queues: Mapping[str, scheduler.WorkQueue[Any]],
 ) -> metrics.StoreCollector:
     """Registers the scrape-time collector of this run's store (unregistered at its end)."""
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -343,7 +353,7 @@ def register_collector(
         rec.store,
         watches,
         elector.is_leader,
-        queues={"certificates": rec.certificates.queue, "issuers": rec.issuers.queue},
+        queues={**rec.queues, **more_queues},
     )
     prometheus_client.REGISTRY.register(collector)
     metrics.initialize_series(policy.REASONS)
@@ -373,6 +383,7 @@ async def run(options: Options) -> int:
     connection = informer.Connection(configuration)
     informers = build_informers(rec, elector, watches, connection, options.namespaces)
     received = asyncio.Event()
+    signer = pod_certificates.PodCertificateSigner(api, store, config, rec.certificates.sink.post)
     kopf = build_kopf(
         rec,
         watches,
@@ -381,7 +392,7 @@ async def run(options: Options) -> int:
         (options.namespaces, received),
         cluster_issuers=options.cluster_issuers,
     )
-    collector = register_collector(rec, watches, elector)
+    collector = register_collector(rec, watches, elector, signer.queues)
     tasks = [
         *(asyncio.create_task(each.run(), name=f"watch {each.name}") for each in informers),
         asyncio.create_task(kopf.run(), name="kopf-issuers"),
@@ -389,6 +400,7 @@ async def run(options: Options) -> int:
         asyncio.create_task(elector.run(), name="leader-election"),
         asyncio.create_task(sweep_on_leadership(rec, elector, watches), name="orphan-sweeper"),
         asyncio.create_task(stop_on_signal(received), name="signals"),
+        *signer.tasks(connection, elector, watches.wait_synced, options.namespaces),
     ]
     try:
         server = await serve_metrics(
