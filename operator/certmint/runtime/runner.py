@@ -54,6 +54,7 @@ class Options:
     namespaces: Sequence[str] = ()
     metrics_address: str = "0.0.0.0"  # noqa: S104 -- in a pod the probes come from the node
     metrics_port: int = 9403
+    per_certificate_metrics: metrics.PerCertificate = metrics.PerCertificate.ATTENTION
     settings: settings.Settings = dataclasses.field(default_factory=settings.Settings)
     lease_duration: float = 15.0
     identity: str = ""
@@ -335,7 +336,10 @@ def build_elector(api: kube.Kube, options: Options, identity: str) -> leader.Lea
 
 
 def register_collector(
-    rec: Reconcilers, watches: health.WatchHealth, elector: leader.LeaderElector
+    rec: Reconcilers,
+    watches: health.WatchHealth,
+    elector: leader.LeaderElector,
+    per_certificate: metrics.PerCertificate = metrics.PerCertificate.ATTENTION,
 ) -> metrics.StoreCollector:
     """Registers the scrape-time collector of this run's store (unregistered at its end)."""
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -344,6 +348,7 @@ def register_collector(
         watches,
         elector.is_leader,
         queues={"certificates": rec.certificates.queue, "issuers": rec.issuers.queue},
+        per_certificate=per_certificate,
     )
     prometheus_client.REGISTRY.register(collector)
     metrics.initialize_series(policy.REASONS)
@@ -381,7 +386,7 @@ async def run(options: Options) -> int:
         (options.namespaces, received),
         cluster_issuers=options.cluster_issuers,
     )
-    collector = register_collector(rec, watches, elector)
+    collector = register_collector(rec, watches, elector, options.per_certificate_metrics)
     tasks = [
         *(asyncio.create_task(each.run(), name=f"watch {each.name}") for each in informers),
         asyncio.create_task(kopf.run(), name="kopf-issuers"),

@@ -1,0 +1,250 @@
+"""The fleet in numbers: Certificates counted by issuer, namespace, readiness and expiry.
+
+What a scrape reports about Certificates is kept here, derived once per change of a
+record rather than once per scrape: each record's labels, readiness and times become an
+`Entry`, and the entries feed counts per group (namespace, issuer) and sorted lists of
+times. Asking "how many expire within a day?" or "which need attention now?" then costs a
+binary search per group, not a walk over every Certificate (pure; no prometheus_client).
+
+`FleetIndex.sync` finds what changed by comparing each record's status and spec objects
+with the ones its entry was derived from. Records are replaced on every watch event and
+their status object on every status patch, so an identity check is exact, needs no hook
+in the writers, and keeps "deleted objects leave no series" true by construction.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+from collections import Counter
+from collections.abc import Iterator, Mapping
+
+from certmint.core import state
+
+#: (namespace, issuer name, issuer kind): the labels every aggregate is broken down by.
+Group = tuple[str, str, str]
+
+#: How far ahead `GroupCounts.expiring` looks, in seconds: expired, 1 hour, 1, 7, 30 days.
+EXPIRY_WINDOWS = (0.0, 3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0)
+
+#: The renewal-overdue margin's bounds, the same as the CertificateRenewalOverdue alert's.
+OVERDUE_MARGIN_MIN = 60.0
+OVERDUE_MARGIN_MAX = 900.0
+
+#: `FleetIndex.sync` rebuilds everything, rather than updating entry by entry, when more
+#: than one entry in this many changed.
+REBUILD_SHARE = 8
+
+
+def overdue_at(not_after: float | None, renewal: float | None) -> float | None:
+    """When a certificate not renewed by then counts as renewal overdue (Unix time).
+
+    The margin past the renewal time is half of the time left between the renewal time and
+    notAfter, between 1 and 15 minutes, exactly as the CertificateRenewalOverdue alert says.
+
+    Returns:
+        None when there is no renewal time (never issued).
+    """
+    if renewal is None:
+        return None
+    span = (not_after - renewal) / 2 if not_after is not None else OVERDUE_MARGIN_MIN
+    return renewal + min(max(span, OVERDUE_MARGIN_MIN), OVERDUE_MARGIN_MAX)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Entry:
+    """What the metrics need of one Certificate, derived once from its record.
+
+    Attributes:
+        status: The record's status object this entry was derived from (compared by identity).
+        spec: The record's spec object this entry was derived from (compared by identity).
+        group: Its namespace and issuer.
+        ready: The Ready condition's status (``True``, ``False``, ``Unknown`` when absent).
+        reason: The Ready condition's reason, "" when absent.
+        not_after: ``status.notAfter`` as Unix time.
+        renewal: ``status.renewalTime`` as Unix time.
+        overdue_at: See `overdue_at`.
+        attention_from: From when it needs attention: -inf when not Ready, else its renewal
+            time (its renewal window has begun, which includes expired), +inf without one.
+    """
+
+    status: object
+    spec: object
+    group: Group
+    ready: str
+    reason: str
+    not_after: float | None
+    renewal: float | None
+    overdue_at: float | None
+    attention_from: float
+
+
+def entry_of(record: state.CertificateRecord) -> Entry:
+    """The entry of a record (pure)."""
+    ref = record.spec.issuer_ref if record.spec is not None else None
+    current = record.status.condition("Ready")
+    ready = current.status if current is not None and current.status else "Unknown"
+    expiry = record.status.not_after
+    due = record.status.renewal_time
+    not_after = expiry.timestamp() if expiry is not None else None
+    renewal = due.timestamp() if due is not None else None
+    if ready != "True":
+        attention_from = -math.inf
+    else:
+        attention_from = renewal if renewal is not None else math.inf
+    return Entry(
+        status=record.status,
+        spec=record.spec,
+        group=(record.namespace, ref.name if ref else "", ref.kind if ref else ""),
+        ready=ready,
+        reason=current.reason if current is not None else "",
+        not_after=not_after,
+        renewal=renewal,
+        overdue_at=overdue_at(not_after, renewal),
+        attention_from=attention_from,
+    )
+
+
+class GroupCounts:
+    """The Certificates of one group: counts by readiness, sorted notAfter and overdue times."""
+
+    __slots__ = ("by_condition", "not_after", "overdue_at", "size")
+
+    def __init__(self) -> None:
+        #: (Ready status, reason) -> how many.
+        self.by_condition: Counter[tuple[str, str]] = Counter()
+        self.not_after: list[float] = []
+        self.overdue_at: list[float] = []
+        self.size = 0
+
+    def add(self, entry: Entry) -> None:
+        self.size += 1
+        self.by_condition[entry.ready, entry.reason] += 1
+        if entry.not_after is not None:
+            bisect.insort(self.not_after, entry.not_after)
+        if entry.overdue_at is not None:
+            bisect.insort(self.overdue_at, entry.overdue_at)
+
+    def remove(self, entry: Entry) -> None:
+        self.size -= 1
+        condition = (entry.ready, entry.reason)
+        self.by_condition[condition] -= 1
+        if self.by_condition[condition] <= 0:
+            del self.by_condition[condition]
+        if entry.not_after is not None:
+            del self.not_after[bisect.bisect_left(self.not_after, entry.not_after)]
+        if entry.overdue_at is not None:
+            del self.overdue_at[bisect.bisect_left(self.overdue_at, entry.overdue_at)]
+
+    def expiring(self, now: float, window: float) -> int:
+        """How many have a notAfter at or before ``now + window`` (window 0: expired)."""
+        return bisect.bisect_right(self.not_after, now + window)
+
+    def with_not_after(self) -> int:
+        return len(self.not_after)
+
+    def overdue(self, now: float) -> int:
+        """How many are past their renewal time by the margin (`overdue_at`)."""
+        return bisect.bisect_right(self.overdue_at, now)
+
+    def earliest_not_after(self) -> float | None:
+        return self.not_after[0] if self.not_after else None
+
+
+class FleetIndex:
+    """Entries of every stored Certificate, their group counts, and who needs attention."""
+
+    def __init__(self) -> None:
+        self._entries: dict[state.CertificateKey, Entry] = {}
+        self._groups: dict[Group, GroupCounts] = {}
+        #: (attention_from, key), sorted: those needing attention at ``now`` are a prefix.
+        self._attention: list[tuple[float, state.CertificateKey]] = []
+
+    def sync(self, certificates: Mapping[state.CertificateKey, state.CertificateRecord]) -> int:
+        """Brings the index up to date with the store's records.
+
+        Costs one identity check per record plus the work for the records that changed.
+
+        Returns:
+            How many entries were added, replaced or removed.
+        """
+        entries = self._entries
+        gone = entries.keys() - certificates.keys()
+        changed = [
+            (key, record)
+            for key, record in certificates.items()
+            if (entry := entries.get(key)) is None
+            or entry.status is not record.status
+            or entry.spec is not record.spec
+        ]
+        if (len(gone) + len(changed)) * REBUILD_SHARE > len(entries):
+            # Many changes at once (the first scrape, a re-issue wave): sorting once beats
+            # as many insertions into long lists.
+            for key in gone:
+                del entries[key]
+            entries.update((key, entry_of(record)) for key, record in changed)
+            self._rebuild()
+            return len(gone) + len(changed)
+        for key in gone:
+            self._remove(key, entries.pop(key))
+        for key, record in changed:
+            if (previous := entries.get(key)) is not None:
+                self._remove(key, previous)
+            entries[key] = fresh = entry_of(record)
+            self._add(key, fresh)
+        return len(gone) + len(changed)
+
+    def _rebuild(self) -> None:
+        groups: dict[Group, GroupCounts] = {}
+        for entry in self._entries.values():
+            group = groups.get(entry.group)
+            if group is None:
+                group = groups[entry.group] = GroupCounts()
+            group.size += 1
+            group.by_condition[entry.ready, entry.reason] += 1
+            if entry.not_after is not None:
+                group.not_after.append(entry.not_after)
+            if entry.overdue_at is not None:
+                group.overdue_at.append(entry.overdue_at)
+        for group in groups.values():
+            group.not_after.sort()
+            group.overdue_at.sort()
+        self._groups = groups
+        self._attention = sorted((entry.attention_from, key) for key, entry in self._entries.items())
+
+    def _add(self, key: state.CertificateKey, entry: Entry) -> None:
+        group = self._groups.get(entry.group)
+        if group is None:
+            group = self._groups[entry.group] = GroupCounts()
+        group.add(entry)
+        bisect.insort(self._attention, (entry.attention_from, key))
+
+    def _remove(self, key: state.CertificateKey, entry: Entry) -> None:
+        group = self._groups[entry.group]
+        group.remove(entry)
+        if group.size == 0:
+            del self._groups[entry.group]
+        del self._attention[bisect.bisect_left(self._attention, (entry.attention_from, key))]
+
+    def groups(self) -> Iterator[tuple[Group, GroupCounts]]:
+        """Every group with at least one Certificate, sorted."""
+        for group in sorted(self._groups):
+            yield group, self._groups[group]
+
+    def entries(self) -> Iterator[tuple[state.CertificateKey, Entry]]:
+        """Every entry."""
+        yield from self._entries.items()
+
+    def needing_attention(self, now: float) -> Iterator[tuple[state.CertificateKey, Entry]]:
+        """The entries of Certificates that are not Ready or whose renewal time has come."""
+        end = bisect.bisect_right(self._attention, (now, _LAST_KEY))
+        for _, key in self._attention[:end]:
+            yield key, self._entries[key]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+#: Sorts after every real key with the same attention time: object names are ASCII.
+_LAST_KEY = state.CertificateKey("\U0010ffff", "\U0010ffff")
