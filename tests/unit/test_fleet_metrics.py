@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from certmint.core import fleet, state, status
+from certmint.core import fleet, status
 from certmint.runtime import health, metrics
 from tests.unit.test_metrics import (
     CERTIFICATE_FAMILIES,
@@ -171,7 +171,9 @@ def test_aggregates_count_certificates_by_group_readiness_expiry_and_overdue_ren
         certificate("gone", status=issued(not_after=NOW - HOUR, renewal=NOW - 9 * HOUR)),
         certificate("denied", status={"conditions": [ready("False", "PolicyViolation")]}),
         certificate("new"),
-        certificate("api", "shop", issuer_ref=cluster, status=issued(not_after=NOW + 10 * 24 * HOUR)),
+        certificate(
+            "api", "shop", issuer_ref=cluster, status=issued(not_after=NOW + 10 * 24 * HOUR)
+        ),
     )
 
     assert scrape(store, families=AGGREGATE_FAMILIES) == {
@@ -206,7 +208,7 @@ def test_series_follow_a_certificate_through_failure_recovery_and_deletion() -> 
     not_ready = scrape(store, families=families, per_certificate=metrics.PerCertificate.ATTENTION)
 
     # certmint's own status patch replaces the status object of the stored record in place.
-    failing.status = status.CertificateStatus.parse(issued())
+    store.set_certificate_status(failing, status.CertificateStatus.parse(issued()))
     recovered = scrape(store, families=families, per_certificate=metrics.PerCertificate.ATTENTION)
 
     store.drop_certificate(failing.key)
@@ -229,9 +231,7 @@ def test_a_certificate_enters_attention_as_time_passes_without_any_change() -> N
     collector = metrics.StoreCollector(
         store, health.WatchHealth(), lambda: True, clock=lambda: moments.pop(0)
     )
-    moments = [
-        (NOW + offset).timestamp() for offset in (timedelta(0), HOUR, 1.5 * HOUR, 3 * HOUR)
-    ]
+    moments = [(NOW + offset).timestamp() for offset in (timedelta(0), HOUR, 1.5 * HOUR, 3 * HOUR)]
 
     def observed() -> tuple[int, float, float]:
         families = {family.name: family for family in collector.collect()}
@@ -255,7 +255,9 @@ def test_a_certificate_enters_attention_as_time_passes_without_any_change() -> N
     ("not_after", "renewal", "expected"),
     [
         pytest.param(1000.0, None, None, id="never issued: never overdue"),
-        pytest.param(100_000.0, 10_000.0, 10_900.0, id="a long remaining time caps the margin at 15 minutes"),
+        pytest.param(
+            100_000.0, 10_000.0, 10_900.0, id="a long remaining time caps the margin at 15 minutes"
+        ),
         pytest.param(10_300.0, 10_000.0, 10_150.0, id="a short one makes it half of what is left"),
         pytest.param(10_010.0, 10_000.0, 10_060.0, id="but never under a minute"),
     ],
@@ -277,7 +279,7 @@ def snapshot(index: fleet.FleetIndex, now: float) -> list[Any]:
 
 
 def test_updating_entry_by_entry_gives_what_a_rebuild_gives() -> None:
-    shuffle = random.Random(18)
+    shuffle = random.Random(18)  # noqa: S311 -- a reproducible test order, not a secret
     reasons = [("True", "Issued"), ("False", "PolicyViolation"), ("Unknown", "")]
     records = {}
     for number in range(200):
@@ -287,23 +289,45 @@ def test_updating_entry_by_entry_gives_what_a_rebuild_gives() -> None:
         records[number] = certificate(f"c{number}", f"ns{number % 3}", status=body)
     store = store_of(*records.values())
     incremental = fleet.FleetIndex()
-    incremental.sync(store.certificates)
+    store.subscribe(incremental.changed)
+    incremental.refresh()
     for number in shuffle.sample(sorted(records), 20):  # under 1 in REBUILD_SHARE
-        if number % 2:
-            store.drop_certificate(records[number].key)
+        record = records[number]
+        if number % 3 == 0:
+            store.drop_certificate(record.key)
+        elif number % 3 == 1:
+            store.set_certificate_status(record, dataclasses.replace(record.status, not_after=None))
         else:
-            record = store.certificates[records[number].key]
-            record.status = dataclasses.replace(record.status, not_after=None)
-    changed = incremental.sync(store.certificates)
+            store.put_certificate(certificate(record.name, record.namespace))
+    changed = incremental.refresh()
     rebuilt = fleet.FleetIndex()
-    rebuilt.sync(store.certificates)
+    store.subscribe(rebuilt.changed)
+    rebuilt.refresh()
 
     assert changed == 20
     assert snapshot(incremental, NOW.timestamp()) == snapshot(rebuilt, NOW.timestamp())
     assert len(incremental) == len(store.certificates)
 
 
-def test_an_unchanged_store_changes_nothing_in_the_index() -> None:
+def test_a_store_without_changes_leaves_nothing_to_refresh() -> None:
     store = store_of(*(certificate(f"c{n}", status=issued()) for n in range(5)))
     index = fleet.FleetIndex()
-    assert (index.sync(store.certificates), index.sync(store.certificates)) == (5, 0)
+    store.subscribe(index.changed)
+    assert (index.refresh(), index.refresh()) == (5, 0)
+
+
+def test_a_status_written_to_a_record_the_store_no_longer_holds_changes_nothing() -> None:
+    stale = certificate(status=issued())
+    store = store_of(stale)
+    index = fleet.FleetIndex()
+    store.subscribe(index.changed)
+    index.refresh()
+    store.put_certificate(certificate(status=issued("False", "IssuerNotReady")))
+    index.refresh()
+
+    store.set_certificate_status(stale, status.CertificateStatus.parse(issued()))
+
+    assert (index.refresh(), [dict(tally.by_condition) for _, tally in index.groups()]) == (
+        0,
+        [{("False", "IssuerNotReady"): 1}],
+    )

@@ -43,6 +43,7 @@ def scrape(
     watches: health.WatchHealth | None = None,
     is_leader: Callable[[], bool] = lambda: True,
     families: tuple[str, ...] = (*CERTIFICATE_FAMILIES, *ISSUER_FAMILIES),
+    *,
     per_certificate: metrics.PerCertificate = metrics.PerCertificate.ALL,
     now: datetime = NOW,
 ) -> Series:

@@ -1,24 +1,21 @@
 """The fleet in numbers: Certificates counted by issuer, namespace, readiness and expiry.
 
 What a scrape reports about Certificates is kept here, derived once per change of a
-record rather than once per scrape: each record's labels, readiness and times become an
-`Entry`, and the entries feed counts per group (namespace, issuer) and sorted lists of
-times. Asking "how many expire within a day?" or "which need attention now?" then costs a
+record rather than once per scrape: the store tells the index of every change
+(`state.Store.subscribe`), which turns the record's labels, readiness and times into an
+`Entry` at once. The entries feed counts per group (namespace, issuer) and sorted lists
+of times, brought up to date with the pending changes at the next scrape (`refresh`).
+Asking "how many expire within a day?" or "which need attention now?" then costs a
 binary search per group, not a walk over every Certificate (pure; no prometheus_client).
-
-`FleetIndex.sync` finds what changed by comparing each record's status and spec objects
-with the ones its entry was derived from. Records are replaced on every watch event and
-their status object on every status patch, so an identity check is exact, needs no hook
-in the writers, and keeps "deleted objects leave no series" true by construction.
 """
 
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import math
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from certmint.core import state
 
@@ -32,7 +29,7 @@ EXPIRY_WINDOWS = (0.0, 3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0)
 OVERDUE_MARGIN_MIN = 60.0
 OVERDUE_MARGIN_MAX = 900.0
 
-#: `FleetIndex.sync` rebuilds everything, rather than updating entry by entry, when more
+#: `FleetIndex.refresh` rebuilds everything, rather than updating entry by entry, when more
 #: than one entry in this many changed.
 REBUILD_SHARE = 8
 
@@ -52,13 +49,10 @@ def overdue_at(not_after: float | None, renewal: float | None) -> float | None:
     return renewal + min(max(span, OVERDUE_MARGIN_MIN), OVERDUE_MARGIN_MAX)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """What the metrics need of one Certificate, derived once from its record.
 
     Attributes:
-        status: The record's status object this entry was derived from (compared by identity).
-        spec: The record's spec object this entry was derived from (compared by identity).
         group: Its namespace and issuer.
         ready: The Ready condition's status (``True``, ``False``, ``Unknown`` when absent).
         reason: The Ready condition's reason, "" when absent.
@@ -69,8 +63,6 @@ class Entry:
             time (its renewal window has begun, which includes expired), +inf without one.
     """
 
-    status: object
-    spec: object
     group: Group
     ready: str
     reason: str
@@ -89,13 +81,10 @@ def entry_of(record: state.CertificateRecord) -> Entry:
     due = record.status.renewal_time
     not_after = expiry.timestamp() if expiry is not None else None
     renewal = due.timestamp() if due is not None else None
+    attention_from = renewal if renewal is not None else math.inf
     if ready != "True":
         attention_from = -math.inf
-    else:
-        attention_from = renewal if renewal is not None else math.inf
     return Entry(
-        status=record.status,
-        spec=record.spec,
         group=(record.namespace, ref.name if ref else "", ref.kind if ref else ""),
         ready=ready,
         reason=current.reason if current is not None else "",
@@ -157,43 +146,41 @@ class FleetIndex:
 
     def __init__(self) -> None:
         self._entries: dict[state.CertificateKey, Entry] = {}
+        #: Changes since the last `refresh`: the new entry, None for a deleted Certificate.
+        self._pending: dict[state.CertificateKey, Entry | None] = {}
         self._groups: dict[Group, GroupCounts] = {}
         #: (attention_from, key), sorted: those needing attention at ``now`` are a prefix.
         self._attention: list[tuple[float, state.CertificateKey]] = []
 
-    def sync(self, certificates: Mapping[state.CertificateKey, state.CertificateRecord]) -> int:
-        """Brings the index up to date with the store's records.
+    def changed(self, key: state.CertificateKey, record: state.CertificateRecord | None) -> None:
+        """Takes note of a stored, replaced or deleted (None) record; a store subscriber."""
+        self._pending[key] = entry_of(record) if record is not None else None
 
-        Costs one identity check per record plus the work for the records that changed.
+    def refresh(self) -> int:
+        """Applies the changes noted since the last call to the counts.
 
         Returns:
-            How many entries were added, replaced or removed.
+            How many Certificates changed.
         """
+        pending, self._pending = self._pending, {}
         entries = self._entries
-        gone = entries.keys() - certificates.keys()
-        changed = [
-            (key, record)
-            for key, record in certificates.items()
-            if (entry := entries.get(key)) is None
-            or entry.status is not record.status
-            or entry.spec is not record.spec
-        ]
-        if (len(gone) + len(changed)) * REBUILD_SHARE > len(entries):
-            # Many changes at once (the first scrape, a re-issue wave): sorting once beats
-            # as many insertions into long lists.
-            for key in gone:
-                del entries[key]
-            entries.update((key, entry_of(record)) for key, record in changed)
+        if len(pending) * REBUILD_SHARE > len(entries):
+            # Many changes at once (start-up, a re-issue wave): sorting once beats as many
+            # insertions into long lists.
+            for key, fresh in pending.items():
+                if fresh is None:
+                    entries.pop(key, None)
+                else:
+                    entries[key] = fresh
             self._rebuild()
-            return len(gone) + len(changed)
-        for key in gone:
-            self._remove(key, entries.pop(key))
-        for key, record in changed:
-            if (previous := entries.get(key)) is not None:
+            return len(pending)
+        for key, fresh in pending.items():
+            if (previous := entries.pop(key, None)) is not None:
                 self._remove(key, previous)
-            entries[key] = fresh = entry_of(record)
-            self._add(key, fresh)
-        return len(gone) + len(changed)
+            if fresh is not None:
+                entries[key] = fresh
+                self._add(key, fresh)
+        return len(pending)
 
     def _rebuild(self) -> None:
         groups: dict[Group, GroupCounts] = {}
@@ -211,7 +198,9 @@ class FleetIndex:
             group.not_after.sort()
             group.overdue_at.sort()
         self._groups = groups
-        self._attention = sorted((entry.attention_from, key) for key, entry in self._entries.items())
+        self._attention = sorted(
+            (entry.attention_from, key) for key, entry in self._entries.items()
+        )
 
     def _add(self, key: state.CertificateKey, entry: Entry) -> None:
         group = self._groups.get(entry.group)

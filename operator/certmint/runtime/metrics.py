@@ -78,8 +78,9 @@ GROUP_LABELS = ["namespace", "issuer_name", "issuer_kind"]
 class StoreCollector(Collector):
     """Yields the Certificate, issuer and operator series from the store at scrape time.
 
-    Certificates are counted by `fleet.FleetIndex`, brought up to date at each scrape
-    from what changed since the last one; per-certificate series follow ``per_certificate``.
+    Certificates are counted by `fleet.FleetIndex`, which the store tells of each change
+    and which applies them at the next scrape; per-certificate series follow
+    ``per_certificate``.
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class StoreCollector(Collector):
         health: health.WatchHealth,
         is_leader: Callable[[], bool],
         queues: Mapping[str, scheduler.WorkQueue[Any]] | None = None,
+        *,
         per_certificate: PerCertificate = PerCertificate.ATTENTION,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -98,9 +100,10 @@ class StoreCollector(Collector):
         self.per_certificate = per_certificate
         self.clock = clock
         self.index = fleet.FleetIndex()
+        store.subscribe(self.index.changed)
 
     def collect(self) -> Iterator[Metric]:
-        self.index.sync(self.store.certificates)
+        self.index.refresh()
         now = self.clock()
         yield from self._certificates(now)
         yield from _aggregates(self.index, now)
@@ -214,7 +217,7 @@ def _aggregates(index: fleet.FleetIndex, now: float) -> Iterator[Metric]:
     )
     overdue = GaugeMetricFamily(
         "certmint_certificates_renewal_overdue",
-        "Certificates past their renewal time by the margin of the CertificateRenewalOverdue alert.",
+        "Certificates past their renewal time by the CertificateRenewalOverdue alert's margin.",
         labels=GROUP_LABELS,
     )
     earliest = GaugeMetricFamily(
