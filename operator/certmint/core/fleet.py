@@ -149,7 +149,10 @@ class FleetIndex:
         #: Changes since the last `refresh`: the new entry, None for a deleted Certificate.
         self._pending: dict[state.CertificateKey, Entry | None] = {}
         self._groups: dict[Group, GroupCounts] = {}
-        #: (attention_from, key), sorted: those needing attention at ``now`` are a prefix.
+        #: Those not Ready, in no particular order.
+        self._not_ready: dict[state.CertificateKey, None] = {}
+        #: (attention_from, key) of the others, sorted by time: those whose renewal time has
+        #: come are a prefix.
         self._attention: list[tuple[float, state.CertificateKey]] = []
 
     def changed(self, key: state.CertificateKey, record: state.CertificateRecord | None) -> None:
@@ -198,23 +201,39 @@ class FleetIndex:
             group.not_after.sort()
             group.overdue_at.sort()
         self._groups = groups
-        self._attention = sorted(
-            (entry.attention_from, key) for key, entry in self._entries.items()
-        )
+        self._not_ready = {
+            key: None for key, entry in self._entries.items() if entry.attention_from == -math.inf
+        }
+        self._attention = [
+            (entry.attention_from, key)
+            for key, entry in self._entries.items()
+            if entry.attention_from != -math.inf
+        ]
+        self._attention.sort(key=_time_of)
 
     def _add(self, key: state.CertificateKey, entry: Entry) -> None:
         group = self._groups.get(entry.group)
         if group is None:
             group = self._groups[entry.group] = GroupCounts()
         group.add(entry)
-        bisect.insort(self._attention, (entry.attention_from, key))
+        if entry.attention_from == -math.inf:
+            self._not_ready[key] = None
+        else:
+            bisect.insort_right(self._attention, (entry.attention_from, key), key=_time_of)
 
     def _remove(self, key: state.CertificateKey, entry: Entry) -> None:
         group = self._groups[entry.group]
         group.remove(entry)
         if group.size == 0:
             del self._groups[entry.group]
-        del self._attention[bisect.bisect_left(self._attention, (entry.attention_from, key))]
+        if entry.attention_from == -math.inf:
+            del self._not_ready[key]
+            return
+        # Certificates issued in the same second share a renewal time: find this one.
+        at = bisect.bisect_left(self._attention, entry.attention_from, key=_time_of)
+        while self._attention[at][1] != key:
+            at += 1
+        del self._attention[at]
 
     def groups(self) -> Iterator[tuple[Group, GroupCounts]]:
         """Every group with at least one Certificate, sorted."""
@@ -227,7 +246,9 @@ class FleetIndex:
 
     def needing_attention(self, now: float) -> Iterator[tuple[state.CertificateKey, Entry]]:
         """The entries of Certificates that are not Ready or whose renewal time has come."""
-        end = bisect.bisect_right(self._attention, (now, _LAST_KEY))
+        for key in self._not_ready:
+            yield key, self._entries[key]
+        end = bisect.bisect_right(self._attention, now, key=_time_of)
         for _, key in self._attention[:end]:
             yield key, self._entries[key]
 
@@ -235,5 +256,5 @@ class FleetIndex:
         return len(self._entries)
 
 
-#: Sorts after every real key with the same attention time: object names are ASCII.
-_LAST_KEY = state.CertificateKey("\U0010ffff", "\U0010ffff")
+def _time_of(pair: tuple[float, state.CertificateKey]) -> float:
+    return pair[0]
