@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from certmint.cli import main as cli_main
 from certmint.core import fleet, status
 from certmint.runtime import health, metrics
 from tests.unit.test_metrics import (
@@ -331,3 +332,17 @@ def test_a_status_written_to_a_record_the_store_no_longer_holds_changes_nothing(
         0,
         [{("False", "IssuerNotReady"): 1}],
     )
+
+
+def test_the_command_line_offers_every_per_certificate_mode() -> None:
+    parser = cli_main.build_parser()
+    chosen = {
+        value: parser.parse_args(
+            ["run", "--per-certificate-metrics", value]
+        ).per_certificate_metrics
+        for value in cli_main.PER_CERTIFICATE_METRICS
+    }
+    assert (
+        {metrics.PerCertificate(value) for value in chosen.values()},
+        parser.parse_args(["run"]).per_certificate_metrics,
+    ) == (set(metrics.PerCertificate), "attention")

@@ -60,7 +60,8 @@ class Entry(NamedTuple):
         renewal: ``status.renewalTime`` as Unix time.
         overdue_at: See `overdue_at`.
         attention_from: From when it needs attention: -inf when not Ready, else its renewal
-            time (its renewal window has begun, which includes expired), +inf without one.
+            time (its renewal window has begun, which includes expired), else its notAfter,
+            +inf without either.
     """
 
     group: Group
@@ -81,7 +82,7 @@ def entry_of(record: state.CertificateRecord) -> Entry:
     due = record.status.renewal_time
     not_after = expiry.timestamp() if expiry is not None else None
     renewal = due.timestamp() if due is not None else None
-    attention_from = renewal if renewal is not None else math.inf
+    attention_from = next((each for each in (renewal, not_after) if each is not None), math.inf)
     if ready != "True":
         attention_from = -math.inf
     return Entry(
