@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from certmint.cli import main as cli_main
-from certmint.core import fleet, status
+from certmint.core import fleet, state, status
 from certmint.runtime import health, metrics
 from tests.unit.test_metrics import (
     CERTIFICATE_FAMILIES,
@@ -308,6 +308,32 @@ def test_updating_entry_by_entry_gives_what_a_rebuild_gives() -> None:
     assert changed == 20
     assert snapshot(incremental, NOW.timestamp()) == snapshot(rebuilt, NOW.timestamp())
     assert len(incremental) == len(store.certificates)
+
+
+def test_many_small_rounds_of_changes_keep_agreeing_with_a_rebuild() -> None:
+    # Certificates issued in the same second share their renewal time; every round rewrites
+    # some statuses (a status patch), so removed entries pile up until they are compacted.
+    store = store_of(*(certificate(f"c{n:03d}", status=issued()) for n in range(120)))
+    incremental = fleet.FleetIndex()
+    store.subscribe(incremental.changed)
+    incremental.refresh()
+    observed = []
+    for round_ in range(12):
+        for number in range(round_, 120, 9):
+            record = store.certificates[state.CertificateKey("payments", f"c{number:03d}")]
+            renewal = NOW - HOUR if round_ % 2 else NOW + 16 * HOUR
+            store.set_certificate_status(
+                record, status.CertificateStatus.parse(issued(renewal=renewal))
+            )
+        incremental.refresh()
+        rebuilt = fleet.FleetIndex()
+        store.subscribe(rebuilt.changed)
+        rebuilt.refresh()
+        observed.append(
+            snapshot(incremental, NOW.timestamp()) == snapshot(rebuilt, NOW.timestamp())
+        )
+
+    assert observed == [True] * 12
 
 
 def test_a_store_without_changes_leaves_nothing_to_refresh() -> None:

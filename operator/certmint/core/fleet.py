@@ -153,8 +153,9 @@ class FleetIndex:
         #: Those not Ready, in no particular order.
         self._not_ready: dict[state.CertificateKey, None] = {}
         #: (attention_from, key) of the others, sorted by time: those whose renewal time has
-        #: come are a prefix.
+        #: come are a prefix. Pairs of removed entries stay until compacted (`_live`).
         self._attention: list[tuple[float, state.CertificateKey]] = []
+        self._stale = 0
 
     def changed(self, key: state.CertificateKey, record: state.CertificateRecord | None) -> None:
         """Takes note of a stored, replaced or deleted (None) record; a store subscriber."""
@@ -184,6 +185,9 @@ class FleetIndex:
             if fresh is not None:
                 entries[key] = fresh
                 self._add(key, fresh)
+        if self._stale * 2 > len(self._attention):
+            self._attention = list(self._live(self._attention))
+            self._stale = 0
         return len(pending)
 
     def _rebuild(self) -> None:
@@ -211,6 +215,7 @@ class FleetIndex:
             if entry.attention_from != -math.inf
         ]
         self._attention.sort(key=_time_of)
+        self._stale = 0
 
     def _add(self, key: state.CertificateKey, entry: Entry) -> None:
         group = self._groups.get(entry.group)
@@ -229,12 +234,10 @@ class FleetIndex:
             del self._groups[entry.group]
         if entry.attention_from == -math.inf:
             del self._not_ready[key]
-            return
-        # Certificates issued in the same second share a renewal time: find this one.
-        at = bisect.bisect_left(self._attention, entry.attention_from, key=_time_of)
-        while self._attention[at][1] != key:
-            at += 1
-        del self._attention[at]
+        else:
+            # Its pair stays in _attention, which readers skip, until `_compact`: finding it
+            # among the many Certificates that share a renewal time would cost more.
+            self._stale += 1
 
     def groups(self) -> Iterator[tuple[Group, GroupCounts]]:
         """Every group with at least one Certificate, sorted."""
@@ -250,8 +253,20 @@ class FleetIndex:
         for key in self._not_ready:
             yield key, self._entries[key]
         end = bisect.bisect_right(self._attention, now, key=_time_of)
-        for _, key in self._attention[:end]:
+        for _, key in self._live(self._attention[:end]):
             yield key, self._entries[key]
+
+    def _live(
+        self, pairs: list[tuple[float, state.CertificateKey]]
+    ) -> Iterator[tuple[float, state.CertificateKey]]:
+        """The pairs of current entries, once each (a re-added entry may have two)."""
+        seen: set[state.CertificateKey] = set()
+        for pair in pairs:
+            at, key = pair
+            entry = self._entries.get(key)
+            if entry is not None and entry.attention_from == at and key not in seen:
+                seen.add(key)
+                yield pair
 
     def __len__(self) -> int:
         return len(self._entries)
