@@ -59,6 +59,14 @@ CERTIFICATE_FAMILIES = frozenset(
         "certmint_certificate_renewal_timestamp_seconds",
     }
 )
+AGGREGATE_FAMILIES = frozenset(
+    {
+        "certmint_certificates",
+        "certmint_certificates_expiring",
+        "certmint_certificates_renewal_overdue",
+        "certmint_certificates_earliest_not_after_timestamp_seconds",
+    }
+)
 RENEW_REQUESTED = "certmint.io/renew-requested-at"
 ISSUANCE_FAMILIES = frozenset(
     {"certmint_issuance_total", "certmint_issuance_duration_seconds_count"}
@@ -248,31 +256,35 @@ def short_lived(kube: client.ApiClient, operator: OperatorProcess) -> Iterator[S
 def test_metrics_follow_a_certificate_from_issuance_to_deletion(
     kube: client.ApiClient, namespace: str, running_operator: OperatorProcess
 ) -> None:
+    """With the default ``--per-certificate-metrics=attention``, a healthy certificate is
+    counted in its namespace's and issuer's aggregates and has no series of its own."""
     issuer = unique("metrics")
     ca_issuer(kube, namespace, issuer)
     certificate(kube, namespace, "web", issuer, duration="2h")
     status = wait_for_condition(kube, namespace, "web")["status"]
-    labels = {"name": "web", "namespace": namespace, "issuer_name": issuer}
-    labels["issuer_kind"] = "Issuer"
-    not_after = key("certmint_certificate_not_after_timestamp_seconds", **labels)
+    reason = next(each for each in status["conditions"] if each["type"] == "Ready")["reason"]
+    group = {"namespace": namespace, "issuer_name": issuer, "issuer_kind": "Issuer"}
+    earliest = key("certmint_certificates_earliest_not_after_timestamp_seconds", **group)
     wait_until(
-        lambda: not_after in certificate_series(running_operator, namespace, "web"),
+        lambda: earliest in scrape(running_operator, AGGREGATE_FAMILIES, **group),
         timeout=10,
-        what="the certificate's notAfter series",
+        what="the certificate's namespace and issuer in the aggregates",
     )
 
     issued = {
         "certificate": certificate_series(running_operator, namespace, "web"),
+        "aggregates": scrape(running_operator, AGGREGATE_FAMILIES, **group),
         "issuance": issuance_series(running_operator, issuer),
     }
     delete_certificate(kube, namespace, "web")
     wait_until(
-        lambda: not certificate_series(running_operator, namespace, "web"),
+        lambda: not scrape(running_operator, AGGREGATE_FAMILIES, **group),
         timeout=30,
-        what="the deleted certificate's series to go",
+        what="the deleted certificate's aggregates to go",
     )
     deleted = {
         "certificate": certificate_series(running_operator, namespace, "web"),
+        "aggregates": scrape(running_operator, AGGREGATE_FAMILIES, **group),
         "issuance": issuance_series(running_operator, issuer),
     }
 
@@ -282,19 +294,21 @@ def test_metrics_follow_a_certificate_from_issuance_to_deletion(
         key("certmint_issuance_duration_seconds_count", issuer_name=issuer, issuer_kind="Issuer"):
             1.0,
     }  # fmt: skip
+    windows = {"0": 0.0, "3600": 0.0, "86400": 1.0, "604800": 1.0, "2592000": 1.0, "+Inf": 1.0}
     assert issued == {
-        "certificate": {
-            key("certmint_certificate_ready_status", **labels, condition="True"): 1.0,
-            key("certmint_certificate_ready_status", **labels, condition="False"): 0.0,
-            key("certmint_certificate_ready_status", **labels, condition="Unknown"): 0.0,
-            not_after: epoch(status["notAfter"]),
-            key("certmint_certificate_renewal_timestamp_seconds", **labels): epoch(
-                status["renewalTime"]
-            ),
+        "certificate": {},
+        "aggregates": {
+            key("certmint_certificates", **group, condition="True", reason=reason): 1.0,
+            **{
+                key("certmint_certificates_expiring", **group, le=window): count
+                for window, count in windows.items()
+            },
+            key("certmint_certificates_renewal_overdue", **group): 0.0,
+            earliest: epoch(status["notAfter"]),
         },
         "issuance": counters,
     }
-    assert deleted == {"certificate": {}, "issuance": counters}
+    assert deleted == {"certificate": {}, "aggregates": {}, "issuance": counters}
 
 
 def test_issuance_series_start_at_zero(

@@ -65,7 +65,7 @@ def variable_query_as_promql(query: str) -> str:
 
 REQUIRED_PANELS = [
     ("Time to expiry across the fleet", "bargauge"),
-    ("Soonest-expiring certificates", "table"),
+    ("Soonest expiry by namespace and issuer", "table"),
     ("Issuance rate by result", "timeseries"),
     ("Issuance latency", "timeseries"),
     ("Policy denials by reason", "timeseries"),

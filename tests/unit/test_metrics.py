@@ -43,10 +43,21 @@ def scrape(
     watches: health.WatchHealth | None = None,
     is_leader: Callable[[], bool] = lambda: True,
     families: tuple[str, ...] = (*CERTIFICATE_FAMILIES, *ISSUER_FAMILIES),
+    *,
+    per_certificate: metrics.PerCertificate = metrics.PerCertificate.ALL,
+    now: datetime = NOW,
 ) -> Series:
     """Collects once through a private registry; only the named families are kept."""
     registry = CollectorRegistry()
-    registry.register(metrics.StoreCollector(store, watches or health.WatchHealth(), is_leader))
+    registry.register(
+        metrics.StoreCollector(
+            store,
+            watches or health.WatchHealth(),
+            is_leader,
+            per_certificate=per_certificate,
+            clock=now.timestamp,
+        )
+    )
     return {
         key(sample.name, **sample.labels): sample.value
         for family in registry.collect()

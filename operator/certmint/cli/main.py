@@ -21,6 +21,10 @@ from certmint.k8s import kube, leader
 from certmint.pki import claims, errors, extensions
 from certmint.runtime import logs, settings
 
+#: The values of `certmint.runtime.metrics.PerCertificate`, without importing it (and
+#: prometheus_client) for every command.
+PER_CERTIFICATE_METRICS = ("attention", "all", "none")
+
 
 def _object_ref(text: str) -> tuple[str, str]:
     namespace, _, name = text.partition("/")
@@ -71,6 +75,13 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     run.add_argument("--metrics-port", type=int, default=9403)
     run.add_argument("--metrics-address", default="0.0.0.0")  # noqa: S104 -- probes from the node
+    run.add_argument(
+        "--per-certificate-metrics",
+        choices=PER_CERTIFICATE_METRICS,
+        default="attention",
+        help="which Certificates get per-certificate series: those needing attention "
+        "(not Ready, renewal due or overdue, expired), all, or none (aggregates only)",
+    )
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("--verbose", action="store_true")
     run.add_argument("--workers", type=int, default=settings.Settings.workers)
@@ -148,7 +159,7 @@ def _api(args: argparse.Namespace) -> kube.Kube:
 
 def command_run(args: argparse.Namespace) -> int:
     # Imported here: inspect, status and renew start faster without aiohttp and the runtime.
-    from certmint.runtime import runner, shard  # noqa: PLC0415
+    from certmint.runtime import metrics, runner, shard  # noqa: PLC0415
 
     logs.configure(args.log_format, args.verbose)
     config = settings.Settings(
@@ -167,6 +178,7 @@ def command_run(args: argparse.Namespace) -> int:
         namespaces=tuple(args.namespace),
         metrics_address=args.metrics_address,
         metrics_port=args.metrics_port,
+        per_certificate_metrics=metrics.PerCertificate(args.per_certificate_metrics),
         settings=config,
         lease_duration=args.lease_duration,
         identity=args.identity,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from cryptography import x509
@@ -142,6 +142,10 @@ class IssuerRecord:
         return {"apiVersion": resources.API_VERSION, "kind": self.kind, "metadata": metadata}
 
 
+#: Told of a Certificate stored or changed (its record) or dropped (None).
+CertificateSubscriber = Callable[[CertificateKey, CertificateRecord | None], None]
+
+
 class Store:
     """All records, with the reverse index issuer -> certificates."""
 
@@ -153,6 +157,17 @@ class Store:
         #: Certificates blocked on a missing ServiceAccount, by that account.
         self.waiting_for_account: defaultdict[ObjectKey, set[CertificateKey]] = defaultdict(set)
         self._by_issuer: defaultdict[IssuerKey, set[CertificateKey]] = defaultdict(set)
+        self._subscribers: list[CertificateSubscriber] = []
+
+    def subscribe(self, subscriber: CertificateSubscriber) -> None:
+        """Calls ``subscriber`` with every record stored from now on (and None when dropped).
+
+        Certificates are changed only through `put_certificate`, `set_certificate_status`
+        and `drop_certificate`, so a subscriber (the metrics) never misses a change.
+        """
+        self._subscribers.append(subscriber)
+        for key, record in self.certificates.items():
+            subscriber(key, record)
 
     def put_certificate(self, record: CertificateRecord) -> None:
         previous = self.certificates.get(record.key)
@@ -161,11 +176,25 @@ class Store:
         self.certificates[record.key] = record
         if record.issuer_key is not None:
             self._by_issuer[record.issuer_key].add(record.key)
+        for subscriber in self._subscribers:
+            subscriber(record.key, record)
+
+    def set_certificate_status(
+        self, record: CertificateRecord, observed: status.CertificateStatus
+    ) -> None:
+        """Stores the status a patch answered with, in the record the store holds."""
+        record.status = observed
+        if self.certificates.get(record.key) is record:
+            for subscriber in self._subscribers:
+                subscriber(record.key, record)
 
     def drop_certificate(self, key: CertificateKey) -> CertificateRecord | None:
         record = self.certificates.pop(key, None)
         if record is not None and record.issuer_key is not None:
             self._by_issuer[record.issuer_key].discard(key)
+        if record is not None:
+            for subscriber in self._subscribers:
+                subscriber(key, None)
         return record
 
     def certificates_of(self, issuer_key: IssuerKey) -> Iterator[CertificateKey]:

@@ -194,7 +194,9 @@ class CertificateReconciler:
             )
         except kube.NotFoundError:
             return  # deleted meanwhile
-        record.status = status.CertificateStatus.parse(result.get("status"))
+        self.store.set_certificate_status(
+            record, status.CertificateStatus.parse(result.get("status"))
+        )
         record.resource_version = str((result.get("metadata") or {}).get("resourceVersion", ""))
 
     async def _conflict_cleared(

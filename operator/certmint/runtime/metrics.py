@@ -6,6 +6,7 @@ Certificate leaves no stale series behind. Nothing here ever sees key material.
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -14,7 +15,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from certmint.core import state, status
+from certmint.core import fleet, state, status
 from certmint.runtime import health, scheduler
 
 ISSUANCE_TOTAL = Counter(
@@ -58,8 +59,29 @@ def observe_issuance(
         ISSUANCE_DURATION.labels(issuer_name=issuer_name, issuer_kind=issuer_kind).observe(seconds)
 
 
+class PerCertificate(enum.Enum):
+    """Which Certificates get the per-certificate series (``--per-certificate-metrics``)."""
+
+    #: Those that need attention: not Ready, or past their renewal time (renewal due,
+    #: overdue, expired). The default: what the per-certificate alerts fire on.
+    ATTENTION = "attention"
+    #: Every Certificate: 5 series each, the cost grows with the fleet.
+    ALL = "all"
+    #: None: only the aggregates (the alerts fall back to them, without the name).
+    NONE = "none"
+
+
+CERTIFICATE_LABELS = ["name", "namespace", "issuer_name", "issuer_kind"]
+GROUP_LABELS = ["namespace", "issuer_name", "issuer_kind"]
+
+
 class StoreCollector(Collector):
-    """Yields the per-Certificate and per-issuer series from the store at scrape time."""
+    """Yields the Certificate, issuer and operator series from the store at scrape time.
+
+    Certificates are counted by `fleet.FleetIndex`, which the store tells of each change
+    and which applies them at the next scrape; per-certificate series follow
+    ``per_certificate``.
+    """
 
     def __init__(
         self,
@@ -67,49 +89,58 @@ class StoreCollector(Collector):
         health: health.WatchHealth,
         is_leader: Callable[[], bool],
         queues: Mapping[str, scheduler.WorkQueue[Any]] | None = None,
+        *,
+        per_certificate: PerCertificate = PerCertificate.ATTENTION,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.health = health
         self.is_leader = is_leader
         self.queues = dict(queues or {})
+        self.per_certificate = per_certificate
+        self.clock = clock
+        self.index = fleet.FleetIndex()
+        store.subscribe(self.index.changed)
 
     def collect(self) -> Iterator[Metric]:
-        labels = ["name", "namespace", "issuer_name", "issuer_kind"]
+        self.index.refresh()
+        now = self.clock()
+        yield from self._certificates(now)
+        yield from _aggregates(self.index, now)
+        yield from self._issuers()
+        yield from self._operator()
+
+    def _certificates(self, now: float) -> Iterator[Metric]:
         ready = GaugeMetricFamily(
             "certmint_certificate_ready_status",
             "The Ready condition of a Certificate (1 for the current value).",
-            labels=[*labels, "condition"],
+            labels=[*CERTIFICATE_LABELS, "condition"],
         )
         not_after = GaugeMetricFamily(
             "certmint_certificate_not_after_timestamp_seconds",
             "When the certificate in the Secret expires (Unix time).",
-            labels=labels,
+            labels=CERTIFICATE_LABELS,
         )
         renewal = GaugeMetricFamily(
             "certmint_certificate_renewal_timestamp_seconds",
             "When the certificate is due for renewal (Unix time).",
-            labels=labels,
+            labels=CERTIFICATE_LABELS,
         )
-        for record in list(self.store.certificates.values()):
-            spec = record.spec
-            ref = spec.issuer_ref if spec else None
-            values = [
-                record.name,
-                record.namespace,
-                ref.name if ref else "",
-                ref.kind if ref else "",
-            ]
-            current = record.status.condition("Ready")
-            value = current.status if current else "Unknown"
+        if self.per_certificate is PerCertificate.ALL:
+            selected = self.index.entries()
+        elif self.per_certificate is PerCertificate.ATTENTION:
+            selected = self.index.needing_attention(now)
+        else:
+            selected = iter(())
+        for key, entry in selected:
+            values = [key.name, *entry.group]
             for condition in CONDITION_VALUES:
-                ready.add_metric([*values, condition], 1.0 if condition == value else 0.0)
-            if (expiry := record.status.not_after) is not None:
-                not_after.add_metric(values, expiry.timestamp())
-            if (due := record.status.renewal_time) is not None:
-                renewal.add_metric(values, due.timestamp())
+                ready.add_metric([*values, condition], 1.0 if condition == entry.ready else 0.0)
+            if entry.not_after is not None:
+                not_after.add_metric(values, entry.not_after)
+            if entry.renewal is not None:
+                renewal.add_metric(values, entry.renewal)
         yield from (ready, not_after, renewal)
-        yield from self._issuers()
-        yield from self._operator()
 
     def _issuers(self) -> Iterator[Metric]:
         labels = ["name", "namespace", "kind"]
@@ -170,3 +201,38 @@ class StoreCollector(Collector):
             depth.add_metric([name], float(len(queue)))
             scheduled.add_metric([name], float(queue.scheduled))
         yield from (depth, scheduled)
+
+
+def _aggregates(index: fleet.FleetIndex, now: float) -> Iterator[Metric]:
+    """The series by group (namespace, issuer): their number grows with groups, not Certificates."""
+    counts = GaugeMetricFamily(
+        "certmint_certificates",
+        "Certificates by namespace, issuer, Ready condition status and reason.",
+        labels=[*GROUP_LABELS, "condition", "reason"],
+    )
+    expiring = GaugeMetricFamily(
+        "certmint_certificates_expiring",
+        "Certificates whose notAfter is at most `le` seconds away (le=0: expired), cumulative.",
+        labels=[*GROUP_LABELS, "le"],
+    )
+    overdue = GaugeMetricFamily(
+        "certmint_certificates_renewal_overdue",
+        "Certificates past their renewal time by the CertificateRenewalOverdue alert's margin.",
+        labels=GROUP_LABELS,
+    )
+    earliest = GaugeMetricFamily(
+        "certmint_certificates_earliest_not_after_timestamp_seconds",
+        "The soonest notAfter among the group's certificates (Unix time).",
+        labels=GROUP_LABELS,
+    )
+    for group, tally in index.groups():
+        labels = list(group)
+        for (condition, reason), count in sorted(tally.by_condition.items()):
+            counts.add_metric([*labels, condition, reason], float(count))
+        for window in fleet.EXPIRY_WINDOWS:
+            expiring.add_metric([*labels, str(int(window))], float(tally.expiring(now, window)))
+        expiring.add_metric([*labels, "+Inf"], float(tally.with_not_after()))
+        overdue.add_metric(labels, float(tally.overdue(now)))
+        if (soonest := tally.earliest_not_after()) is not None:
+            earliest.add_metric(labels, soonest)
+    yield from (counts, expiring, overdue, earliest)

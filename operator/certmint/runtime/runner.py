@@ -56,6 +56,7 @@ class Options:
     namespaces: Sequence[str] = ()
     metrics_address: str = "0.0.0.0"  # noqa: S104 -- in a pod the probes come from the node
     metrics_port: int = 9403
+    per_certificate_metrics: metrics.PerCertificate = metrics.PerCertificate.ATTENTION
     settings: settings.Settings = dataclasses.field(default_factory=settings.Settings)
     lease_duration: float = 15.0
     identity: str = ""
@@ -346,6 +347,7 @@ def register_collector(
     watches: health.WatchHealth,
     elector: leader.LeaderElector,
     more_queues: Mapping[str, scheduler.WorkQueue[Any]],
+    per_certificate: metrics.PerCertificate = metrics.PerCertificate.ATTENTION,
 ) -> metrics.StoreCollector:
     """Registers the scrape-time collector of this run's store (unregistered at its end)."""
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -354,6 +356,7 @@ def register_collector(
         watches,
         elector.is_leader,
         queues={**rec.queues, **more_queues},
+        per_certificate=per_certificate,
     )
     prometheus_client.REGISTRY.register(collector)
     metrics.initialize_series(policy.REASONS)
@@ -392,7 +395,9 @@ async def run(options: Options) -> int:
         (options.namespaces, received),
         cluster_issuers=options.cluster_issuers,
     )
-    collector = register_collector(rec, watches, elector, signer.queues)
+    collector = register_collector(
+        rec, watches, elector, signer.queues, options.per_certificate_metrics
+    )
     tasks = [
         *(asyncio.create_task(each.run(), name=f"watch {each.name}") for each in informers),
         asyncio.create_task(kopf.run(), name="kopf-issuers"),

@@ -30,5 +30,8 @@ app.kubernetes.io/component: controller
 {{- if not (kindIs "invalid" .Values.renewalRate) -}}
 {{- $args = concat $args (list "--renewal-rate" (toString .Values.renewalRate)) -}}
 {{- end -}}
+{{- if ne .Values.perCertificateMetrics "attention" -}}
+{{- $args = concat $args (list "--per-certificate-metrics" .Values.perCertificateMetrics) -}}
+{{- end -}}
 {{- toJson (concat $args .Values.extraArgs) -}}
 {{- end -}}
