@@ -387,13 +387,9 @@ async def run(options: Options) -> int:
     informers = build_informers(rec, elector, watches, connection, options.namespaces)
     received = asyncio.Event()
     signer = pod_certificates.PodCertificateSigner(api, store, config, rec.certificates.sink.post)
+    scope = (options.namespaces, received)
     kopf = build_kopf(
-        rec,
-        watches,
-        connection,
-        configuration,
-        (options.namespaces, received),
-        cluster_issuers=options.cluster_issuers,
+        rec, watches, connection, configuration, scope, cluster_issuers=options.cluster_issuers
     )
     collector = register_collector(
         rec, watches, elector, signer.queues, options.per_certificate_metrics
