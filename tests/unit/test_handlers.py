@@ -10,7 +10,7 @@ from kubernetes import client
 
 from certmint.api import resources
 from certmint.core import state
-from certmint.k8s import kube
+from certmint.k8s import informer, kube
 from certmint.runtime import handlers, health, runner, settings
 from tests.unit.test_informer import DEADLINE_S
 
@@ -19,7 +19,7 @@ NAMESPACE = "shop"
 
 @pytest.fixture
 def rec() -> runner.Reconcilers:
-    api = kube.Kube(client.ApiClient(client.Configuration()), threads=1)
+    api = kube.Kube(informer.Connection(client.Configuration()), concurrency=1)
     return runner.Reconcilers.compose(api, state.Store(), settings.Settings())
 
 

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any
-
-from kubernetes import client
 
 from certmint.k8s import kube
+from tests.unit.test_kube_rest import ScriptedApi, serving
 
 INVOLVED = {
     "apiVersion": "certmint.io/v1alpha1",
@@ -17,68 +14,76 @@ INVOLVED = {
 }
 
 
-class _Response:
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.data = json.dumps(body).encode()
-
-
-class _EventsApi:
-    """Records Event creates and patches as the API server would answer them."""
-
-    def __init__(self) -> None:
-        self.created: list[dict[str, Any]] = []
-        self.patched: list[tuple[str, int]] = []
-
-    def create_namespaced_event(
-        self,
-        namespace: str,
-        body: dict[str, Any],
-        _preload_content: bool,
-        _request_timeout: object = None,
-    ) -> _Response:
-        self.created.append(body)
-        return _Response({"metadata": {"name": f"web.{len(self.created)}"}})
-
-    def patch_namespaced_event(
-        self,
-        name: str,
-        namespace: str,
-        body: dict[str, Any],
-        _preload_content: bool,
-        _request_timeout: object = None,
-    ) -> _Response:
-        self.patched.append((name, body["count"]))
-        return _Response({})
-
-
-def _api() -> tuple[kube.Kube, _EventsApi]:
-    api = kube.Kube(client.ApiClient(), threads=4)
-    events = _EventsApi()
-    api._core = events  # type: ignore[assignment]  # the Event calls only
-    return api, events
+def posted(scripted: ScriptedApi) -> list[tuple[str, str, str, object]]:
+    """(method, path, content type, reason or count) of every request, in order."""
+    return [
+        (
+            sent["method"],
+            sent["path"],
+            sent["content_type"],
+            sent["body"].get("reason", sent["body"].get("count")),
+        )
+        for sent in scripted.requests
+    ]
 
 
 async def test_repeats_posted_at_once_make_one_event_with_a_count() -> None:
-    api, events = _api()
+    scripted = ScriptedApi()
+    scripted.answer(201, {"metadata": {"name": "web.1"}})
+    async with serving(scripted, concurrency=4) as api:
+        await asyncio.gather(
+            *(api.post_event(INVOLVED, "Warning", "Failed", "boom", f"t{i}") for i in range(3))
+        )
 
-    await asyncio.gather(
-        *(api.post_event(INVOLVED, "Warning", "Failed", "boom", f"t{i}") for i in range(3))
-    )
+    events = "/api/v1/namespaces/shop/events"
+    patch = "application/strategic-merge-patch+json"
+    assert posted(scripted) == [
+        ("POST", events, "application/json", "Failed"),
+        ("PATCH", f"{events}/web.1", patch, 2),
+        ("PATCH", f"{events}/web.1", patch, 3),
+    ]
 
-    assert (len(events.created), events.patched) == (1, [("web.1", 2), ("web.1", 3)])
-    api.close()
+
+async def test_an_event_the_api_server_dropped_is_posted_anew() -> None:
+    scripted = ScriptedApi()
+    scripted.answer(201, {"metadata": {"name": "web.1"}})
+    scripted.answer(404, {"kind": "Status", "message": "not found"})
+    scripted.answer(201, {"metadata": {"name": "web.2"}})
+    async with serving(scripted) as api:
+        for now in ("t0", "t1"):
+            await api.post_event(INVOLVED, "Warning", "Failed", "boom", now)
+
+    assert [(method, path) for method, path, *_ in posted(scripted)] == [
+        ("POST", "/api/v1/namespaces/shop/events"),
+        ("PATCH", "/api/v1/namespaces/shop/events/web.1"),
+        ("POST", "/api/v1/namespaces/shop/events"),
+    ]
 
 
 async def test_different_events_are_posted_side_by_side() -> None:
-    api, events = _api()
+    scripted = ScriptedApi()
+    scripted.answer(201, {"metadata": {"name": "web.1"}})
+    scripted.answer(201, {"metadata": {"name": "web.2"}})
+    async with serving(scripted) as api:
+        await asyncio.gather(
+            api.post_event(INVOLVED, "Warning", "Failed", "boom", "t0"),
+            api.post_event(INVOLVED, "Normal", "Issued", "ok", "t0"),
+        )
 
-    await asyncio.gather(
-        api.post_event(INVOLVED, "Warning", "Failed", "boom", "t0"),
-        api.post_event(INVOLVED, "Normal", "Issued", "ok", "t0"),
-    )
+    assert sorted(reason for *_, reason in posted(scripted)) == ["Failed", "Issued"]
+    assert {sent["method"] for sent in scripted.requests} == {"POST"}
+    assert scripted.requests[0]["body"]["involvedObject"] == {
+        "apiVersion": "certmint.io/v1alpha1",
+        "kind": "Certificate",
+        "name": "web",
+        "namespace": "shop",
+        "uid": "u-1",
+    }
 
-    assert (sorted(body["reason"] for body in events.created), events.patched) == (
-        ["Failed", "Issued"],
-        [],
+
+def test_the_errors_are_the_same_classes_under_both_names() -> None:
+    assert (kube.KubeError, kube.ConflictError, kube.NotFoundError) == (
+        kube.rest.KubeError,
+        kube.rest.ConflictError,
+        kube.rest.NotFoundError,
     )
-    api.close()

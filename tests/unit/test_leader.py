@@ -2,17 +2,15 @@
 
 The Lease API is a small in-memory stand-in for `kube.Kube`'s three Lease calls; each call
 can be made to fail (as `kube` reports a request without an answer) or to hang. The
-mapping of real transport failures is tested against a closed loopback port.
+mapping of real transport failures is tested in test_kube_rest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any, cast
 
 import pytest
-from kubernetes import client
 
 from certmint.k8s import kube, leader
 from tests.unit.test_informer import DEADLINE_S, wait_until
@@ -108,25 +106,6 @@ async def test_workers_wait_for_leadership_and_go_on_once_it_is_won() -> None:
     assert (candidate.is_leader(), api.failing) == (True, 0)
     running.cancel()
     await asyncio.gather(running, return_exceptions=True)
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def test_a_refused_connection_is_a_kube_error_with_status_0(closed_port: int) -> None:
-    configuration = client.Configuration(host=f"http://127.0.0.1:{closed_port}")
-    configuration.retries = 0
-    api = kube.Kube(client.ApiClient(configuration), threads=1)
-    with pytest.raises(kube.KubeError) as raised:
-        await api.get_lease("certmint-system", "certmint-leader")
-    api.close()
-    assert (type(raised.value), raised.value.status) == (kube.KubeError, 0)
-    assert str(raised.value).startswith("HTTP 0: no answer from the API server: ")
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from certmint.api import resources
 from certmint.cli import convert_cmd
@@ -24,6 +24,7 @@ from certmint.runtime import logs, settings
 #: The values of `certmint.runtime.metrics.PerCertificate`, without importing it (and
 #: prometheus_client) for every command.
 PER_CERTIFICATE_METRICS = ("attention", "all", "none")
+T = TypeVar("T")
 
 
 def _object_ref(text: str) -> tuple[str, str]:
@@ -153,8 +154,14 @@ def _add_rotate_ca(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
 
 
-def _api(args: argparse.Namespace) -> kube.Kube:
-    return kube.Kube(kube.load_api_client(args.kubeconfig, context=args.context), threads=2)
+def _call(args: argparse.Namespace, call: Callable[[kube.Kube], Awaitable[T]]) -> T:
+    """Makes one API call on a connection of its own, closed afterwards."""
+
+    async def calling() -> T:
+        async with kube.connect(args.kubeconfig, args.context) as api:
+            return await call(api)
+
+    return asyncio.run(calling())
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -207,7 +214,7 @@ def command_inspect(args: argparse.Namespace) -> int:
 
     now = datetime.now(UTC)
     if args.secret:
-        body = asyncio.run(_api(args).get_secret(*args.secret))
+        body = _call(args, lambda api: api.get_secret(*args.secret))
         if body is None:
             print(f"Secret {args.secret[0]}/{args.secret[1]} not found", file=sys.stderr)
             return 1
@@ -253,7 +260,7 @@ def describe_status(body: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 def command_status(args: argparse.Namespace) -> int:
     namespace, name = args.certificate
-    body = asyncio.run(_api(args).get_object("Certificate", namespace, name))
+    body = _call(args, lambda api: api.get_object("Certificate", namespace, name))
     if body is None:
         print(f"Certificate {namespace}/{name} not found", file=sys.stderr)
         return 1
@@ -272,10 +279,11 @@ def command_renew(args: argparse.Namespace) -> int:
     # Microseconds: two requests within one second are still two requests.
     requested = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     try:
-        asyncio.run(
-            _api(args).patch_annotations(
+        _call(
+            args,
+            lambda api: api.patch_annotations(
                 "Certificate", namespace, name, {resources.ANNOTATION_RENEW_REQUEST: requested}
-            )
+            ),
         )
     except kube.NotFoundError:
         print(f"Certificate {namespace}/{name} not found", file=sys.stderr)
@@ -287,9 +295,8 @@ def command_renew(args: argparse.Namespace) -> int:
 def command_rotate_ca(args: argparse.Namespace) -> int:
     namespace, _, name = args.issuer.rpartition("/")
     kind = "Issuer" if namespace else "ClusterIssuer"
-    api = _api(args)
     where = f"{kind} {args.issuer}"
-    body = asyncio.run(api.get_object(kind, namespace or None, name))
+    body = _call(args, lambda api: api.get_object(kind, namespace or None, name))
     if body is None:
         print(f"{where} not found", file=sys.stderr)
         return 1
@@ -305,7 +312,7 @@ def command_rotate_ca(args: argparse.Namespace) -> int:
         resources.ANNOTATION_ROTATE_REQUEST: requested,
         resources.ANNOTATION_ROTATE_EMERGENCY: "true" if args.emergency else "false",
     }
-    asyncio.run(api.patch_annotations(kind, namespace or None, name, annotations))
+    _call(args, lambda api: api.patch_annotations(kind, namespace or None, name, annotations))
     when = "now, distrusting older roots" if args.emergency else "when safe"
     print(f"requested a CA rotation of {where} at {requested}: prepare now, activate {when}")
     return 0

@@ -54,6 +54,8 @@ CONNECTION_FAILURES: tuple[type[Exception], ...] = (
 )
 #: A watch line may hold a whole object (a Secret can be 1 MiB, base64 makes it more).
 MAX_LINE_BYTES = 4 * 1024 * 1024
+#: Who the API server sees in its audit log, and the field manager of certmint's writes.
+USER_AGENT = "certmint"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +100,9 @@ def authorization(configuration: client.Configuration) -> str:
 class Connection:
     """HTTP to the API server with the credentials of a ``kubernetes`` client configuration.
 
+    One aiohttp session carries the watches and every call of `certmint.k8s.kube` (through
+    `certmint.k8s.rest`). The connection pool is not capped here: each watch holds one
+    connection, and the API calls are bounded by their own concurrency (``--workers``).
     The bearer token is read from the configuration for every request, so its refresh
     hook (in a pod: the projected, rotating ServiceAccount token) is honoured.
     """
@@ -116,17 +121,22 @@ class Connection:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
+    def headers(self) -> dict[str, str]:
+        """The headers of one request: JSON, certmint's User-Agent, the credentials."""
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if header := authorization(self._configuration):
             headers["Authorization"] = header
         return headers
+
+    def url(self, path: str) -> str:
+        """The URL of an API path ("/api/v1/namespaces") on this API server."""
+        return str(self._configuration.host) + path
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl_context()),
+                connector=aiohttp.TCPConnector(ssl=self._ssl_context(), limit=0),
                 read_bufsize=MAX_LINE_BYTES // 2,  # aiohttp refuses lines over twice this
             )
         return self._session
@@ -134,9 +144,9 @@ class Connection:
     async def get(self, path: str, params: Mapping[str, str]) -> aiohttp.ClientResponse:
         """Starts a GET; raises `ApiError` unless it succeeds."""
         response = await self.session.get(
-            self._configuration.host + path,
+            self.url(path),
             params=params,
-            headers=self._headers(),
+            headers=self.headers(),
             timeout=aiohttp.ClientTimeout(sock_connect=30, sock_read=WATCH_TIMEOUT_S + 30),
         )
         if response.status != 200:

@@ -1,69 +1,44 @@
 """The one module that talks to the Kubernetes API (the watches read through informer.py).
 
-Calls run the synchronous ``kubernetes`` client on a dedicated thread pool and return
-raw JSON dicts (no model deserialization: it costs more CPU than the HTTP call).
-Every failure is mapped to three exceptions the controller understands: an API error
-keeps its HTTP status, and a request that got no answer at all (connection refused or
-reset, a timeout, a broken TLS session) is a `KubeError` with status 0. Each request
-is bounded by `REQUEST_TIMEOUT_S`, so an API server that hangs never holds a worker.
+Each method is one request over certmint's aiohttp session (`certmint.k8s.rest`: on the
+event loop, no thread, no model deserialization) and returns the raw JSON dict. Every
+failure is one of three exceptions the reconcilers understand: an API error keeps its
+HTTP status, and a request that got no answer at all (connection refused or reset, a
+timeout, a broken TLS session) is a `KubeError` with status 0. Each request is bounded by
+`rest.REQUEST_TIMEOUT`, so an API server that hangs never holds a worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import json
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
-import urllib3.exceptions
 from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
 from certmint.api import resources
+from certmint.k8s import informer, rest
 
-T = TypeVar("T")
 Json = dict[str, Any]
 
-#: (connect, read) timeout of one request, seconds. The API server answers a request within
-#: 60 s or fails it (its default --request-timeout); the client gives it a little longer.
-REQUEST_TIMEOUT_S = (10.0, 70.0)
-#: What a request that got no HTTP answer raises (urllib3 wraps most in MaxRetryError).
-TRANSPORT_FAILURES: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, OSError)
 #: Distinct Events remembered for aggregation; the oldest are forgotten first.
 EVENT_MEMORY = 4096
-
-
-class KubeError(Exception):
-    """An API call failed; ``status`` is the HTTP status (0 when none was received)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
-
-
-class ConflictError(KubeError):
-    """409: the object exists already, or changed since it was read."""
-
-
-class NotFoundError(KubeError):
-    """404: the object (or its namespace) does not exist."""
-
-
-def is_transient(err: KubeError) -> bool:
-    """Whether a failure says nothing about the request itself: retry it soon, unchanged.
-
-    No answer (status 0), 408, 429 (API priority and fairness) and every 5xx. Anything
-    else (403, 404, 409, 422 ...) is an answer about the request.
-    """
-    return err.status in (0, 408, 429) or err.status >= 500
+#: The errors, defined with the transport (`certmint.k8s.rest`), named where callers look.
+KubeError = rest.KubeError
+ConflictError = rest.ConflictError
+NotFoundError = rest.NotFoundError
+is_transient = rest.is_transient
 
 
 def load_configuration(
     kubeconfig: str | None = None, pool_size: int = 32, context: str | None = None
 ) -> client.Configuration:
-    """Client settings from a kubeconfig (``$KUBECONFIG`` by default), else in-cluster."""
+    """Client settings from a kubeconfig (``$KUBECONFIG`` by default), else in-cluster.
+
+    ``pool_size`` sizes the synchronous client's pool, which only the kubectl plugin uses.
+    """
     configuration = client.Configuration()
     try:
         config.load_kube_config(  # type: ignore[no-untyped-call]
@@ -74,9 +49,7 @@ def load_configuration(
             client_configuration=configuration
         )
     configuration.connection_pool_maxsize = pool_size
-    # No retries hidden in urllib3: a failed request fails at once and the caller's backoff
-    # decides (urllib3 would otherwise repeat a timed-out GET up to three times, holding a
-    # worker's thread for minutes while the API server hangs).
+    # No retries hidden in urllib3: a failed request fails at once and the caller decides.
     configuration.retries = 0
     return configuration
 
@@ -84,34 +57,51 @@ def load_configuration(
 def load_api_client(
     kubeconfig: str | None = None, pool_size: int = 32, context: str | None = None
 ) -> client.ApiClient:
-    """An API client; see `load_configuration`."""
+    """A synchronous API client (the kubectl plugin's listing); see `load_configuration`."""
     return client.ApiClient(load_configuration(kubeconfig, pool_size, context))
 
 
-def _message(err: ApiException) -> str:
+@contextlib.asynccontextmanager
+async def connect(
+    kubeconfig: str | None = None, context: str | None = None, concurrency: int = 2
+) -> AsyncIterator[Kube]:
+    """A `Kube` on a connection of its own, closed on exit (the command line's calls)."""
+    connection = informer.Connection(load_configuration(kubeconfig, context=context))
     try:
-        return str(json.loads(err.body or "").get("message", err.reason))
-    except (TypeError, ValueError):
-        return str(err.reason)
+        yield Kube(connection, concurrency)
+    finally:
+        await connection.close()
 
 
-def _api_error(err: ApiException) -> KubeError:
-    """The exception for an HTTP error answer (409 and 404 have their own types)."""
-    if err.status == 409:
-        return ConflictError(409, _message(err))
-    if err.status == 404:
-        return NotFoundError(404, _message(err))
-    return KubeError(err.status or 0, _message(err))
+def _core(namespace: str, plural: str, name: str = "") -> str:
+    """The path of a core/v1 collection in a namespace, or of one object in it."""
+    path = f"/api/v1/namespaces/{namespace}/{plural}"
+    return f"{path}/{name}" if name else path
+
+
+def _custom(kind: str, namespace: str | None, name: str) -> str:
+    """The path of a certmint object, namespaced or cluster-scoped."""
+    where = f"namespaces/{namespace}/" if namespace is not None else ""
+    return f"/apis/{resources.GROUP}/{resources.VERSION}/{where}{resources.PLURALS[kind]}/{name}"
+
+
+def _delete_options(uid: str | None) -> Json:
+    """DeleteOptions; with ``uid``, the precondition that only that exact object goes."""
+    return {"preconditions": {"uid": uid}} if uid else {"preconditions": {}}
 
 
 class Kube:
-    """Async facade over the API calls the operator makes."""
+    """The API calls the operator makes, each one request on the event loop."""
 
-    def __init__(self, api_client: client.ApiClient, threads: int = 16) -> None:
-        self._core = client.CoreV1Api(api_client)
-        self._custom = client.CustomObjectsApi(api_client)
-        self._coordination = client.CoordinationV1Api(api_client)
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube")
+    def __init__(self, connection: informer.Connection, concurrency: int = 16) -> None:
+        """Calls over ``connection`` (whose owner closes it), at most ``concurrency`` at once.
+
+        Args:
+            connection: The session to the API server, shared with the informers.
+            concurrency: Requests in flight at most; the runner gives twice ``--workers``.
+        """
+        self._rest = rest.Rest(connection, concurrency)
+        self._request = self._rest.request
         #: Events posted, by (namespace, object uid, type, reason, message) -> (name, count).
         self._events: collections.OrderedDict[tuple[str, ...], tuple[str, int]] = (
             collections.OrderedDict()
@@ -119,58 +109,37 @@ class Kube:
         #: The newest post of each Event identity still in flight; a repeat waits for it.
         self._event_posts: dict[tuple[str, ...], asyncio.Future[None]] = {}
 
-    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
+    async def _get(self, path: str) -> Json | None:
+        """The object at ``path``, None when it does not exist."""
+        try:
+            return await self._request("GET", path)
+        except NotFoundError:
+            return None
 
-        def call() -> Any:
-            try:
-                response = fn(
-                    *args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_S, **kwargs
-                )
-                data = response.data
-            except ApiException as err:
-                raise _api_error(err) from None
-            except TRANSPORT_FAILURES as err:
-                raise KubeError(0, f"no answer from the API server: {err!r}") from None
-            try:
-                return json.loads(data) if data else {}
-            except ValueError as err:  # a body cut short
-                raise KubeError(0, f"unreadable answer from the API server: {err}") from None
-
-        return await loop.run_in_executor(self._executor, call)
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    async def _delete(self, path: str, uid: str | None) -> None:
+        """Deletes the object at ``path`` (only if its UID is ``uid``); gone already is fine."""
+        with contextlib.suppress(NotFoundError):
+            await self._request("DELETE", path, _delete_options(uid))
 
     # Secrets -------------------------------------------------------------------------
     async def get_secret(self, namespace: str, name: str) -> Json | None:
-        try:
-            result: Json = await self._call(self._core.read_namespaced_secret, name, namespace)
-        except NotFoundError:
-            return None
-        return result
+        return await self._get(_core(namespace, "secrets", name))
 
     async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> Json:
-        result: Json = await self._call(self._core.create_namespaced_secret, namespace, body)
-        return result
+        return await self._request("POST", _core(namespace, "secrets"), body)
 
     async def replace_secret(self, namespace: str, name: str, body: Mapping[str, Any]) -> Json:
         """Replaces a Secret; ``body.metadata.resourceVersion`` makes it conditional."""
-        result: Json = await self._call(self._core.replace_namespaced_secret, name, namespace, body)
-        return result
+        return await self._request("PUT", _core(namespace, "secrets", name), body)
 
     async def delete_secret(self, namespace: str, name: str, uid: str | None = None) -> None:
         """Deletes a Secret; with ``uid`` only that exact object (a precondition)."""
-        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
-        try:
-            await self._call(self._core.delete_namespaced_secret, name, namespace, body=options)
-        except NotFoundError:
-            return
+        await self._delete(_core(namespace, "secrets", name), uid)
 
     # Namespaces ------------------------------------------------------------------------
     async def list_namespaces(self) -> dict[str, dict[str, str]]:
         """Active namespaces and their labels (Terminating ones refuse new objects)."""
-        result: Json = await self._call(self._core.list_namespace)
+        result = await self._request("GET", "/api/v1/namespaces")
         return {
             item["metadata"]["name"]: dict(item["metadata"].get("labels") or {})
             for item in result.get("items") or []
@@ -180,79 +149,43 @@ class Kube:
     # ConfigMaps (trust distribution) -------------------------------------------------
     async def list_config_maps(self, label_selector: str, namespace: str = "") -> list[Json]:
         """ConfigMaps in one namespace, or in all ("", which needs cluster-wide rights)."""
-        if namespace:
-            result: Json = await self._call(
-                self._core.list_namespaced_config_map, namespace, label_selector=label_selector
-            )
-        else:
-            result = await self._call(
-                self._core.list_config_map_for_all_namespaces, label_selector=label_selector
-            )
+        path = _core(namespace, "configmaps") if namespace else "/api/v1/configmaps"
+        result = await self._request("GET", path, params={"labelSelector": label_selector})
         return list(result.get("items") or [])
 
     async def get_config_map(self, namespace: str, name: str) -> Json | None:
-        try:
-            result: Json = await self._call(self._core.read_namespaced_config_map, name, namespace)
-        except NotFoundError:
-            return None
-        return result
+        return await self._get(_core(namespace, "configmaps", name))
 
     async def create_config_map(self, namespace: str, body: Mapping[str, Any]) -> Json:
         """Creates a ConfigMap; `ConflictError` when one of that name exists (never replaced)."""
-        result: Json = await self._call(self._core.create_namespaced_config_map, namespace, body)
-        return result
+        return await self._request("POST", _core(namespace, "configmaps"), body)
 
     async def replace_config_map(self, namespace: str, name: str, body: Mapping[str, Any]) -> Json:
         """Replaces a ConfigMap; ``body.metadata.resourceVersion`` makes it conditional."""
-        result: Json = await self._call(
-            self._core.replace_namespaced_config_map, name, namespace, body
-        )
-        return result
+        return await self._request("PUT", _core(namespace, "configmaps", name), body)
 
     async def delete_config_map(self, namespace: str, name: str, uid: str | None = None) -> None:
         """Deletes a ConfigMap; with ``uid`` only that exact object (a precondition)."""
-        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
-        try:
-            await self._call(self._core.delete_namespaced_config_map, name, namespace, body=options)
-        except NotFoundError:
-            return
+        await self._delete(_core(namespace, "configmaps", name), uid)
 
     # ClusterTrustBundles ---------------------------------------------------------------
-    _BUNDLES = ("certificates.k8s.io", "v1beta1", "clustertrustbundles")
+    _BUNDLES = "/apis/certificates.k8s.io/v1beta1/clustertrustbundles"
 
     async def get_cluster_trust_bundle(self, name: str) -> Json | None:
         """A certificates.k8s.io/v1beta1 ClusterTrustBundle, None when absent (or not served)."""
-        try:
-            result: Json = await self._call(
-                self._custom.get_cluster_custom_object, *self._BUNDLES, name
-            )
-        except NotFoundError:
-            return None
-        return result
+        return await self._get(f"{self._BUNDLES}/{name}")
 
     async def create_cluster_trust_bundle(self, body: Mapping[str, Any]) -> Json:
         """Creates a ClusterTrustBundle; `ConflictError` when one of that name exists."""
-        result: Json = await self._call(
-            self._custom.create_cluster_custom_object, *self._BUNDLES, body
-        )
-        return result
+        return await self._request("POST", self._BUNDLES, body)
 
     async def replace_cluster_trust_bundle(self, name: str, body: Mapping[str, Any]) -> Json:
         """Replaces a ClusterTrustBundle; ``body.metadata.resourceVersion`` is required."""
-        result: Json = await self._call(
-            self._custom.replace_cluster_custom_object, *self._BUNDLES, name, body
-        )
-        return result
+        return await self._request("PUT", f"{self._BUNDLES}/{name}", body)
 
     async def delete_cluster_trust_bundle(self, name: str, uid: str) -> None:
         """Deletes exactly the ClusterTrustBundle with that UID (a precondition)."""
-        options = {"preconditions": {"uid": uid}}
-        try:
-            await self._call(
-                self._custom.delete_cluster_custom_object, *self._BUNDLES, name, body=options
-            )
-        except NotFoundError:
-            return
+        await self._delete(f"{self._BUNDLES}/{name}", uid)
 
     # PodCertificateRequests ----------------------------------------------------------
     _POD_CERTIFICATES = ("certificates.k8s.io", "v1beta1")
@@ -286,53 +219,19 @@ class Kube:
         self, kind: str, namespace: str | None, name: str, status: Mapping[str, Any]
     ) -> Json:
         """Merge-patches the status subresource of a certmint object."""
-        body = {"status": status}
-        plural = resources.PLURALS[kind]
-        if namespace is None:
-            result: Json = await self._call(
-                self._custom.patch_cluster_custom_object_status,
-                resources.GROUP, resources.VERSION, plural, name, body,
-            )  # fmt: skip
-        else:
-            result = await self._call(
-                self._custom.patch_namespaced_custom_object_status,
-                resources.GROUP, resources.VERSION, namespace, plural, name, body,
-            )  # fmt: skip
-        return result
+        path = _custom(kind, namespace, name) + "/status"
+        return await self._request("PATCH", path, {"status": status}, content_type=rest.MERGE_PATCH)
 
     async def get_object(self, kind: str, namespace: str | None, name: str) -> Json | None:
-        plural = resources.PLURALS[kind]
-        try:
-            if namespace is None:
-                result: Json = await self._call(
-                    self._custom.get_cluster_custom_object,
-                    resources.GROUP, resources.VERSION, plural, name,
-                )  # fmt: skip
-            else:
-                result = await self._call(
-                    self._custom.get_namespaced_custom_object,
-                    resources.GROUP, resources.VERSION, namespace, plural, name,
-                )  # fmt: skip
-        except NotFoundError:
-            return None
-        return result
+        return await self._get(_custom(kind, namespace, name))
 
     async def patch_annotations(
         self, kind: str, namespace: str | None, name: str, annotations: Mapping[str, str]
     ) -> Json:
+        """Merge-patches annotations of a certmint object (others are kept)."""
         body = {"metadata": {"annotations": dict(annotations)}}
-        plural = resources.PLURALS[kind]
-        if namespace is None:
-            result: Json = await self._call(
-                self._custom.patch_cluster_custom_object,
-                resources.GROUP, resources.VERSION, plural, name, body,
-            )  # fmt: skip
-        else:
-            result = await self._call(
-                self._custom.patch_namespaced_custom_object,
-                resources.GROUP, resources.VERSION, namespace, plural, name, body,
-            )  # fmt: skip
-        return result
+        path = _custom(kind, namespace, name)
+        return await self._request("PATCH", path, body, content_type=rest.MERGE_PATCH)
 
     # Events ----------------------------------------------------------------------------
     async def post_event(
@@ -372,7 +271,12 @@ class Kube:
             name, count = posted
             patch = {"count": count + 1, "lastTimestamp": now}
             try:
-                await self._call(self._core.patch_namespaced_event, name, namespace, patch)
+                await self._request(
+                    "PATCH",
+                    _core(namespace, "events", name),
+                    patch,
+                    content_type=rest.STRATEGIC_MERGE_PATCH,
+                )
             except NotFoundError:
                 pass  # the API server dropped it (Events live about an hour): post it anew
             else:
@@ -399,27 +303,23 @@ class Kube:
             "lastTimestamp": now,
             "count": 1,
         }
-        created: Json = await self._call(self._core.create_namespaced_event, namespace, body)
+        created = await self._request("POST", _core(namespace, "events"), body)
         self._events[identity] = (str(created["metadata"]["name"]), 1)
         while len(self._events) > EVENT_MEMORY:
             self._events.popitem(last=False)
 
     # Leases (leader election) --------------------------------------------------------
     async def get_lease(self, namespace: str, name: str) -> Json | None:
-        try:
-            result: Json = await self._call(
-                self._coordination.read_namespaced_lease, name, namespace
-            )
-        except NotFoundError:
-            return None
-        return result
+        return await self._get(_leases(namespace, name))
 
     async def create_lease(self, namespace: str, body: Mapping[str, Any]) -> Json:
-        result: Json = await self._call(self._coordination.create_namespaced_lease, namespace, body)
-        return result
+        return await self._request("POST", _leases(namespace), body)
 
     async def replace_lease(self, namespace: str, name: str, body: Mapping[str, Any]) -> Json:
-        result: Json = await self._call(
-            self._coordination.replace_namespaced_lease, name, namespace, body
-        )
-        return result
+        return await self._request("PUT", _leases(namespace, name), body)
+
+
+def _leases(namespace: str, name: str = "") -> str:
+    """The path of the Leases in a namespace, or of one of them."""
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+    return f"{path}/{name}" if name else path

@@ -375,15 +375,14 @@ async def run(options: Options) -> int:
     """
     tune_garbage_collector()
     config = options.settings
-    threads = config.workers * 2
-    configuration = kube.load_configuration(options.kubeconfig, pool_size=threads)
-    api = kube.Kube(client.ApiClient(configuration), threads=threads)
+    configuration = kube.load_configuration(options.kubeconfig)
+    connection = informer.Connection(configuration)
+    api = kube.Kube(connection, concurrency=config.workers * 2)
     store = state.Store()
     rec = Reconcilers.compose(api, store, config)
     identity = options.identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
     elector = build_elector(api, options, identity)
     watches = health.WatchHealth()
-    connection = informer.Connection(configuration)
     informers = build_informers(rec, elector, watches, connection, options.namespaces)
     received = asyncio.Event()
     signer = pod_certificates.PodCertificateSigner(api, store, config, rec.certificates.sink.post)
@@ -410,26 +409,23 @@ async def run(options: Options) -> int:
             facts_of(tasks, [*informers, kopf], rec, watches, elector),
         )
     except BaseException:  # OSError, or a shard's restart cancelling the start
-        await _stop(tasks, connection, api)
+        await _stop(tasks, connection)
         prometheus_client.REGISTRY.unregister(collector)
         raise
     log.info("certmint %s starting (metrics on :%d)", identity, options.metrics_port)
     try:
         return await supervise(tasks)
     finally:
-        await _stop(tasks, connection, api)
+        await _stop(tasks, connection)
         await server.cleanup()
         # A shard (`certmint.runtime.shard`) runs the runtime again in this process.
         prometheus_client.REGISTRY.unregister(collector)
 
 
-async def _stop(
-    tasks: Sequence[asyncio.Task[Any]], connection: informer.Connection, api: kube.Kube
-) -> None:
+async def _stop(tasks: Sequence[asyncio.Task[Any]], connection: informer.Connection) -> None:
     for task in tasks:
         task.cancel()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     await connection.close()
-    api.close()
