@@ -169,6 +169,22 @@ SHAPES: list[Any] = [
         id="a ClusterTrustBundle is replaced at its cluster-scoped path",
     ),
     pytest.param(
+        lambda api: api.answer_pod_certificate_request("shop", "pcr-1", "9", STATUS),
+        (
+            "PUT",
+            "/apis/certificates.k8s.io/v1beta1/namespaces/shop/podcertificaterequests/pcr-1/status",
+            {},
+            "application/json",
+            {
+                "apiVersion": "certificates.k8s.io/v1beta1",
+                "kind": "PodCertificateRequest",
+                "metadata": {"name": "pcr-1", "namespace": "shop", "resourceVersion": "9"},
+                "status": STATUS,
+            },
+        ),
+        id="a PodCertificateRequest is answered with a PUT of its status over its version",
+    ),
+    pytest.param(
         lambda api: api.create_lease("certmint-system", SECRET),
         (
             "POST",

@@ -188,7 +188,7 @@ class Kube:
         await self._delete(f"{self._BUNDLES}/{name}", uid)
 
     # PodCertificateRequests ----------------------------------------------------------
-    _POD_CERTIFICATES = ("certificates.k8s.io", "v1beta1")
+    _POD_CERTIFICATES = "/apis/certificates.k8s.io/v1beta1"
 
     async def answer_pod_certificate_request(
         self, namespace: str, name: str, resource_version: str, status: Mapping[str, Any]
@@ -208,11 +208,8 @@ class Kube:
             },
             "status": dict(status),
         }
-        result: Json = await self._call(
-            self._custom.replace_namespaced_custom_object_status,
-            *self._POD_CERTIFICATES, namespace, "podcertificaterequests", name, body,
-        )  # fmt: skip
-        return result
+        path = f"{self._POD_CERTIFICATES}/namespaces/{namespace}/podcertificaterequests/{name}"
+        return await self._request("PUT", f"{path}/status", body)
 
     # certmint.io objects -------------------------------------------------------------
     async def patch_status(
