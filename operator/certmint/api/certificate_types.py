@@ -7,8 +7,10 @@ sees a raw dict. Errors are `certmint.api.fields.SpecError` with the field path.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
+import sys
 import types
 from collections.abc import Mapping
 from datetime import timedelta
@@ -63,7 +65,7 @@ _MAX_CLAIM_VALUE = 1024
 _MAX_SUBJECT_VALUE = 64
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class IssuerRef:
     """Which issuer signs a Certificate."""
 
@@ -76,7 +78,7 @@ class IssuerRef:
         return f"{self.kind} {fields.quote(self.name)}"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class SubjectSpec:
     """Distinguished-name attributes besides the common name."""
 
@@ -87,7 +89,7 @@ class SubjectSpec:
     localities: tuple[str, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class PrivateKeySpec:
     """The key a certificate is issued for.
 
@@ -109,7 +111,12 @@ class PrivateKeySpec:
             object.__setattr__(self, "size", KEY_SIZES[self.algorithm][0])
 
 
-@dataclasses.dataclass(frozen=True)
+_NO_SUBJECT: Final = SubjectSpec()
+_DEFAULT_PRIVATE_KEY: Final = PrivateKeySpec()
+_NO_FORMATS: Final[frozenset[str]] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class PKCS12Spec:
     """Where the password of the PKCS#12 keystore comes from (a Secret in the same namespace)."""
 
@@ -117,7 +124,7 @@ class PKCS12Spec:
     password_secret_key: str
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class CertificateSpec:
     """A Certificate's spec, validated and normalized.
 
@@ -132,7 +139,7 @@ class CertificateSpec:
     issuer_ref: IssuerRef
     service_account_name: str | None = None
     common_name: str | None = None
-    subject: SubjectSpec = SubjectSpec()
+    subject: SubjectSpec = _NO_SUBJECT
     dns_names: tuple[str, ...] = ()
     ip_addresses: tuple[str, ...] = ()
     uris: tuple[str, ...] = ()
@@ -144,7 +151,7 @@ class CertificateSpec:
     duration: timedelta | None = None
     renew_before: timedelta | None = None
     renew_before_percentage: int | None = None
-    private_key: PrivateKeySpec = PrivateKeySpec()
+    private_key: PrivateKeySpec = _DEFAULT_PRIVATE_KEY
     usages: tuple[str, ...] = DEFAULT_USAGES
     is_ca: bool = False
     secret_labels: Mapping[str, str] = dataclasses.field(
@@ -153,7 +160,7 @@ class CertificateSpec:
     secret_annotations: Mapping[str, str] = dataclasses.field(
         default_factory=fields.empty_mapping, hash=False
     )
-    additional_output_formats: frozenset[str] = frozenset()
+    additional_output_formats: frozenset[str] = _NO_FORMATS
     pkcs12: PKCS12Spec | None = None
     secret_deletion_policy: Literal["Retain", "Delete"] = "Retain"  # noqa: S105 -- not a secret
     #: spec.secretAdoption.certManagerCertificateName: whose cert-manager Secret to take over.
@@ -190,7 +197,9 @@ def _parse_names(spec: Mapping[str, Any]) -> dict[str, Any]:
         spec.get("serviceAccountName"), "spec.serviceAccountName"
     )
     if service_account is not None:
-        service_account = fields.kubernetes_name(service_account, "spec.serviceAccountName")
+        service_account = sys.intern(
+            fields.kubernetes_name(service_account, "spec.serviceAccountName")
+        )
     return {
         "secret_name": secret_name,
         "issuer_ref": issuer_ref,
@@ -269,10 +278,15 @@ def _parse_issuer_ref(value: object) -> IssuerRef:
         raise fields.SpecError(field, "is required")
     ref = fields.mapping(value, field)
     kind = fields.choice(ref.get("kind"), f"{field}.kind", resources.ISSUER_KINDS, default="Issuer")
-    return IssuerRef(
-        name=fields.kubernetes_name(ref.get("name"), f"{field}.name"),
-        kind=cast(resources.IssuerKind, kind),
+    return _issuer_ref(
+        fields.kubernetes_name(ref.get("name"), f"{field}.name"), cast(resources.IssuerKind, kind)
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _issuer_ref(name: str, kind: resources.IssuerKind) -> IssuerRef:
+    # A fleet refers to a few issuers: the specs share their references (bounded cache).
+    return IssuerRef(name=sys.intern(name), kind=kind)
 
 
 def _subject_value(text: str, field: str) -> str:
@@ -320,13 +334,15 @@ def _parse_subject(value: object) -> SubjectSpec:
             )
         return text.upper()
 
-    return SubjectSpec(
+    parsed = SubjectSpec(
         organizations=values("organizations"),
         organizational_units=values("organizationalUnits"),
         countries=fields.unique(subject.get("countries"), "spec.subject.countries", country),
         provinces=values("provinces"),
         localities=values("localities"),
     )
+    # One shared object for the common case: a fleet of specs holds no copies of it.
+    return _NO_SUBJECT if parsed == _NO_SUBJECT else parsed
 
 
 def _parse_claims(value: object) -> Mapping[str, tuple[str, ...]]:
@@ -353,7 +369,7 @@ def _parse_claims(value: object) -> Mapping[str, tuple[str, ...]]:
         pki_claims.normalize_claims(claims)
     except pki_errors.PKIError as err:
         raise fields.SpecError(f"spec.{err.field}", err.message) from None
-    return types.MappingProxyType(claims)
+    return types.MappingProxyType(claims) if claims else fields.EMPTY_MAPPING
 
 
 def _parse_renewal(
@@ -398,11 +414,12 @@ def parse_private_key(value: object, field: str) -> PrivateKeySpec:
     policy = fields.choice(
         raw.get("rotationPolicy"), f"{field}.rotationPolicy", ("Always", "Never"), default="Always"
     )
-    return PrivateKeySpec(
+    parsed = PrivateKeySpec(
         algorithm=algorithm,
         size=size,
         rotation_policy=cast(Literal["Always", "Never"], policy),
     )
+    return _DEFAULT_PRIVATE_KEY if parsed == _DEFAULT_PRIVATE_KEY else parsed
 
 
 def _parse_usages(value: object, *, is_ca: bool) -> tuple[str, ...]:
@@ -433,7 +450,7 @@ def _parse_output_formats(value: object) -> frozenset[str]:
         if not output_format:
             raise fields.SpecError(field, "is required")
         formats.add(output_format)
-    return frozenset(formats)
+    return frozenset(formats) if formats else _NO_FORMATS
 
 
 def _parse_pkcs12(value: object) -> PKCS12Spec | None:

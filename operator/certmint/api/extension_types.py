@@ -42,7 +42,7 @@ RESERVED_EXTENSION_ARCS: Final[Mapping[str, str]] = types.MappingProxyType(
 )
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ExtensionSpec:
     """A raw X.509 extension requested by a Certificate.
 

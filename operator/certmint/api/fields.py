@@ -14,6 +14,7 @@ import decimal
 import ipaddress
 import json
 import re
+import sys
 import types
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -292,9 +293,13 @@ def frozen_mapping(items: Mapping[str, Any]) -> Mapping[str, Any]:
     return types.MappingProxyType(dict(items))
 
 
+#: The one read-only empty mapping parsed values share.
+EMPTY_MAPPING: Final[Mapping[str, Any]] = types.MappingProxyType({})
+
+
 def empty_mapping() -> Mapping[str, Any]:
     """A read-only empty mapping, the default of mapping fields."""
-    return types.MappingProxyType({})
+    return EMPTY_MAPPING
 
 
 # ---------------------------------------------------------------------------
@@ -426,5 +431,5 @@ def string_map(value: object, field: str, *, labels: bool, ours: bool = True) ->
                 f"{quote(item)} is not a label value; use at most 63 letters, digits, "
                 '"-", "_" or ".", starting and ending with a letter or digit',
             )
-        result[key] = item
-    return types.MappingProxyType(result)
+        result[sys.intern(key)] = item
+    return types.MappingProxyType(result) if result else EMPTY_MAPPING

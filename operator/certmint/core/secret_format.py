@@ -14,13 +14,14 @@ import binascii
 import dataclasses
 import hashlib
 import json
+import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certmint.api import certificate_types, resources
+from certmint.api import certificate_types, fields, resources
 from certmint.core import adoption
 from certmint.pki import decode, errors, formats, issuing, keys
 
@@ -74,8 +75,8 @@ class SecretState:
     key_matches: bool
     bundle_digest: str
     cert_manager_name: str | None = None
-    kept_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    kept_annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    kept_labels: Mapping[str, str] = dataclasses.field(default_factory=fields.empty_mapping)
+    kept_annotations: Mapping[str, str] = dataclasses.field(default_factory=fields.empty_mapping)
 
     @property
     def revision(self) -> int:
@@ -140,18 +141,21 @@ def _summary(
     # Secrets certmint created itself.
     keep = owner is None or resources.ANNOTATION_ADOPTED_FROM in annotations
     return SecretState(
-        namespace=str(metadata.get("namespace", "")),
+        namespace=sys.intern(str(metadata.get("namespace", ""))),
         name=str(metadata.get("name", "")),
         uid=str(metadata.get("uid", "")),
         resource_version=str(metadata.get("resourceVersion", "")),
         owner=owner,
-        annotations={k: v for k, v in annotations.items() if k.startswith("certmint.io/")},
+        # Keys interned: every Secret carries the same dozen (values are per Secret).
+        annotations={
+            sys.intern(k): v for k, v in annotations.items() if k.startswith("certmint.io/")
+        },
         leaf=leaf,
         key_matches=key_matches,
         bundle_digest=bundle_digest(ca_pem),
         cert_manager_name=annotations.get(adoption.CERT_MANAGER_CERTIFICATE_NAME),
-        kept_labels=adoption.foreign(labels) if keep else {},
-        kept_annotations=adoption.foreign(annotations) if keep else {},
+        kept_labels=adoption.foreign(labels) if keep else fields.EMPTY_MAPPING,
+        kept_annotations=adoption.foreign(annotations) if keep else fields.EMPTY_MAPPING,
     )
 
 

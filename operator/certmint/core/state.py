@@ -8,6 +8,7 @@ cluster costs no API calls. The metrics collector reads it at scrape time.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
@@ -38,8 +39,12 @@ class IssuerKey(NamedTuple):
     name: str
 
 
+@functools.lru_cache(maxsize=4096)
 def issuer_key_for(namespace: str, ref: certificate_types.IssuerRef) -> IssuerKey:
-    """The key of the issuer a Certificate in ``namespace`` refers to."""
+    """The key of the issuer a Certificate in ``namespace`` refers to.
+
+    Cached (bounded): the records of a fleet share the few keys there are.
+    """
     return IssuerKey(ref.kind, namespace if ref.kind == "Issuer" else "", ref.name)
 
 

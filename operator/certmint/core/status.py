@@ -10,6 +10,7 @@ of the fields that differ.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -45,9 +46,10 @@ class Condition:
     def parse(cls, body: Mapping[str, Any]) -> Condition:
         generation = body.get("observedGeneration")
         return cls(
-            type=str(body.get("type", "")),
-            status=str(body.get("status", "")),
-            reason=str(body.get("reason") or ""),
+            # Few distinct values across a fleet: interned, one string each.
+            type=sys.intern(str(body.get("type", ""))),
+            status=sys.intern(str(body.get("status", ""))),
+            reason=sys.intern(str(body.get("reason") or "")),
             message=str(body.get("message") or ""),
             last_transition_time=str(body.get("lastTransitionTime") or ""),
             observed_generation=generation if isinstance(generation, int) else None,

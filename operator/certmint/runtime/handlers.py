@@ -12,6 +12,7 @@ annotations.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,7 +32,9 @@ log = logging.getLogger("certmint.handlers")
 def certificate_record(body: Mapping[str, Any]) -> state.CertificateRecord:
     """Parses a Certificate body once; an invalid spec is kept as its error."""
     metadata = body.get("metadata") or {}
-    namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+    # Namespaces repeat across the fleet: one string each, not one per record.
+    namespace = sys.intern(str(metadata.get("namespace", "")))
+    name = str(metadata.get("name", ""))
     spec: certificate_types.CertificateSpec | None = None
     error: fields.SpecError | None = None
     try:
