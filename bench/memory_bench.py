@@ -34,7 +34,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from certmint.api import certificate_types
-from certmint.core import fleet, secret_format, state
+from certmint.core import fleet, readiness, secret_format, state
 from certmint.pki import ca, issuing, keys, spiffe
 from certmint.runtime import handlers
 
@@ -45,6 +45,17 @@ NAMESPACES = 20
 
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _condition(type_: str, status: str, reason: str, message: str) -> dict[str, Any]:
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": _stamp(NOW),
+        "observedGeneration": 1,
+    }
 
 
 def _spec(index: int) -> dict[str, Any]:
@@ -69,16 +80,13 @@ def _certificate_body(index: int) -> dict[str, Any]:
         },
         "spec": _spec(index),
         "status": {
+            # As certmint writes it after an issuance (certmint.core.outcome).
             "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "Issued",
-                    "message": "Certificate is up to date and has not expired",
-                    "lastTransitionTime": _stamp(NOW),
-                    "observedGeneration": 1,
-                }
+                _condition("Ready", "True", "Ready", readiness.UP_TO_DATE),
+                _condition("Issued", "False", "Issued", "no issuance in progress"),
             ],
+            "identity": f"spiffe://cluster.local/ns/team-{index % NAMESPACES:02d}/sa/app",
+            "serialNumber": f"{index * 7919 + 10**38:040x}",
             "notBefore": _stamp(NOW),
             "notAfter": _stamp(not_after),
             "renewalTime": _stamp(not_after - timedelta(hours=8)),

@@ -41,8 +41,11 @@ def spec_hash(spec: Mapping[str, Any]) -> str:
 
 
 def bundle_digest(bundle_pem: bytes) -> str:
-    """A digest of ``ca.crt`` content, to notice a changed trust bundle."""
-    return hashlib.sha256(bundle_pem).hexdigest()[:32]
+    """A digest of ``ca.crt`` content, to notice a changed trust bundle.
+
+    Interned: the Secrets of an issuer all carry the same bundle, so the same digest.
+    """
+    return sys.intern(hashlib.sha256(bundle_pem).hexdigest()[:32])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -131,6 +134,31 @@ def written_secret(body: Mapping[str, Any], content: SecretContent) -> SecretSta
     )
 
 
+#: Annotations whose values few Secrets differ in (issuer, policy, revision, identity).
+_SHARED_VALUES: Final = frozenset(
+    {
+        resources.ANNOTATION_ISSUER_NAME,
+        resources.ANNOTATION_ISSUER_KIND,
+        resources.ANNOTATION_DELETION_POLICY,
+        resources.ANNOTATION_REVISION,
+        resources.ANNOTATION_IDENTITY,
+    }
+)
+
+
+def _own_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
+    """The ``certmint.io/*`` annotations, stored once per distinct string.
+
+    Every Secret carries the same keys, and most carry the same issuer, policy and
+    revision: interned, a fleet holds one copy of each instead of one per Secret.
+    """
+    return {
+        sys.intern(key): sys.intern(value) if key in _SHARED_VALUES else value
+        for key, value in annotations.items()
+        if key.startswith("certmint.io/")
+    }
+
+
 def _summary(
     metadata: Mapping[str, Any], leaf: x509.Certificate | None, *, key_matches: bool, ca_pem: bytes
 ) -> SecretState:
@@ -146,10 +174,7 @@ def _summary(
         uid=str(metadata.get("uid", "")),
         resource_version=str(metadata.get("resourceVersion", "")),
         owner=owner,
-        # Keys interned: every Secret carries the same dozen (values are per Secret).
-        annotations={
-            sys.intern(k): v for k, v in annotations.items() if k.startswith("certmint.io/")
-        },
+        annotations=_own_annotations(annotations),
         leaf=leaf,
         key_matches=key_matches,
         bundle_digest=bundle_digest(ca_pem),

@@ -10,10 +10,20 @@ of the fields that differ.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared(text: str) -> str:
+    """The first equal string seen lately: a fleet's records share their few messages.
+
+    A bounded cache rather than `sys.intern`, as messages may name objects.
+    """
+    return text
 
 
 def timestamp(moment: datetime) -> str:
@@ -50,7 +60,7 @@ class Condition:
             type=sys.intern(str(body.get("type", ""))),
             status=sys.intern(str(body.get("status", ""))),
             reason=sys.intern(str(body.get("reason") or "")),
-            message=str(body.get("message") or ""),
+            message=_shared(str(body.get("message") or "")),
             last_transition_time=str(body.get("lastTransitionTime") or ""),
             observed_generation=generation if isinstance(generation, int) else None,
         )
@@ -137,6 +147,10 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _shared_str(value: object) -> str | None:
+    return _shared(value) if isinstance(value, str) and value else None
+
+
 def _moment(value: object) -> datetime | None:
     return parse_timestamp(value if isinstance(value, str) else None)
 
@@ -170,7 +184,7 @@ class CertificateStatus:
                 for each in (conditions if isinstance(conditions, list) else ())
                 if isinstance(each, Mapping)
             ),
-            identity=_str(body.get("identity")),
+            identity=_shared_str(body.get("identity")),
             serial_number=_str(body.get("serialNumber")),
             not_before=_moment(body.get("notBefore")),
             not_after=_moment(body.get("notAfter")),
