@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from certmint.api import certificate_types, fields, issuer_types, resources
 from certmint.core import issuance, readiness, secret_format, state, status
@@ -172,10 +173,15 @@ def secret_state(record: state.CertificateRecord, **changes: Any) -> secret_form
             resources.ANNOTATION_SPEC_HASH: record.spec_hash,
             resources.ANNOTATION_REVISION: "1",
         },
-        leaf=LEAF,
+        leaf_der=LEAF.public_bytes(serialization.Encoding.DER),
         key_matches=True,
         bundle_digest=secret_format.bundle_digest(BUNDLE_PEM),
     )
+    if "leaf" in changes:  # the tables name the parsed leaf; the summary holds its DER
+        leaf = changes.pop("leaf")
+        changes["leaf_der"] = (
+            None if leaf is None else leaf.public_bytes(serialization.Encoding.DER)
+        )
     return dataclasses.replace(issued, **changes)
 
 
