@@ -268,7 +268,7 @@ def costs_from_results(documents: Sequence[Mapping[str, Any]], fallback: Costs =
         for doc in documents
         if doc.get("scrape_cpu_seconds")
     ]
-    ceilings = values("api_ceiling_certs_per_second")
+    ceilings = [rate for doc in documents if (rate := _writes_only_ceiling(doc)) is not None]
     api_cpu = [cost for doc in documents if (cost := _api_cpu_ms_per_write(doc)) is not None]
     cpu, writes = values("operator_cpu_ms_per_cert"), values("api_writes_per_cert")
     return Costs(
@@ -286,13 +286,30 @@ def costs_from_results(documents: Sequence[Mapping[str, Any]], fallback: Costs =
     )
 
 
+def _writes_only_ceiling(document: Mapping[str, Any]) -> float | None:
+    """The ceiling for the two writes alone: the ceiling phase's best probe.
+
+    A renewal has no Certificate create, so the model takes the writes-only rate; results
+    from before the probes were reported give their ``api_ceiling_certs_per_second``.
+    """
+    ceiling = document.get("api_ceiling") or {}
+    rate = ceiling.get("writes_only_certs_per_second") or document.get(
+        "api_ceiling_certs_per_second"
+    )
+    return float(rate) if rate is not None else None
+
+
 def _api_cpu_ms_per_write(document: Mapping[str, Any]) -> float | None:
-    """API server + etcd CPU per write in a run's ceiling phase (it writes all N)."""
+    """API server + etcd CPU per write in a run's ceiling phase.
+
+    That phase writes all N twice and creates the N Certificates (the create is a write
+    too); the Ready watch's cost is spread over the writes.
+    """
     ceiling = document.get("api_ceiling") or {}
     cpu = ceiling.get("cpu_seconds") or {}
     if "kube-apiserver" not in cpu or not document.get("n"):
         return None
-    writes = float(document["n"]) * float(ceiling.get("api_writes_per_cert") or 2.0)
+    writes = float(document["n"]) * (float(ceiling.get("api_writes_per_cert") or 2.0) + 1.0)
     return (float(cpu["kube-apiserver"]) + float(cpu.get("etcd", 0.0))) * 1000.0 / writes
 
 

@@ -1,20 +1,29 @@
-"""The API ceiling: how fast this API server and etcd take the writes a Certificate needs.
+"""The API ceiling: the most this API server and etcd take of the workload certmint gets.
 
-No operator, no crypto, no watch: every Secret body is prepared before the clock starts
-(one pre-signed ECDSA P-256 leaf and key, the same size certmint writes), and an
-asynchronous writer (aiohttp, one connection per concurrent request) does only the two
-writes that cannot be avoided per Certificate:
+No operator, no crypto, no watch of its own: every Secret body is prepared before the
+clock starts (one pre-signed ECDSA P-256 leaf and key, the same size certmint writes; only
+the name changes), and an asynchronous writer (aiohttp, one connection per concurrent
+request) does only the two writes that cannot be avoided per Certificate:
 
 1. create the ``kubernetes.io/tls`` Secret;
 2. merge-patch the Certificate's status to Ready.
 
-The Certificates must exist before the run (the benchmark creates them untimed, in a
-namespace no operator watches). The writer first probes a few concurrency levels on
-small slices of the names, keeps the fastest, and writes the rest at that level: the
-rate of that last part is the ceiling. certmint's throughput is reported as a ratio of
-it (``ratio_to_api_ceiling`` in ``bench/results.json``).
+A run has two parts:
 
-Run alone: ``python bench/ceiling.py --kubeconfig K --namespace NS --names c0 c1 ...``.
+- *Probe* (untimed for the benchmark): on Certificates created in advance in
+  ``--probe-namespace``, the writer tries each concurrency of ``CANDIDATES`` on its own
+  slice and keeps the fastest. The best probe is the *writes-only* rate: the two writes
+  alone, with nothing else asking the API server for anything.
+- *The ceiling*: the writer prints ``ready`` and writes each name it reads on stdin, at the
+  probed concurrency, as the benchmark creates the Certificates and hands their names over
+  (exactly as certmint and the floor receive them, with the same Ready watch). So the
+  ceiling carries the same creates and watch as the phase it is the reference for, and
+  the ratio compares issuers, not workloads.
+
+At the end it prints one JSON document: the concurrency, the probes, the failures.
+
+Run alone: ``printf 'c00000\\n' | python -m bench.ceiling --kubeconfig K --namespace NS
+--probe-namespace P --probe-count 200`` (the Certificates must exist).
 """
 
 from __future__ import annotations
@@ -25,26 +34,37 @@ import datetime
 import json
 import ssl
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 from bench import floor
 from kubernetes import client, config
 
-#: Concurrency levels tried, each on its own slice of the names.
+#: Concurrency levels tried, each on its own slice of the probe names.
 CANDIDATES = (8, 16, 32, 64)
-#: Share of the names spent on probing (at least a slice of 50 per candidate).
-PROBE_SHARE = 0.25
 CERTIFICATES = "/apis/certmint.io/v1alpha1/namespaces/{namespace}/certificates/{name}/status"
 SECRETS = "/api/v1/namespaces/{namespace}/secrets"
+#: Stand for the Certificate's name and namespace in the prepared Secret body.
+NAME_MARK, NAMESPACE_MARK = "@@name@@", "@@namespace@@"
+
+
+def probe_count(n: int) -> int:
+    """How many Certificates the probes need for a run of ``n``: a slice per candidate."""
+    return len(CANDIDATES) * min(1000, max(50, n // 40))
+
+
+def prepared_secret(template: str, namespace: str, name: str) -> bytes:
+    """The Secret body for one Certificate, from the template with both marks."""
+    return template.replace(NAME_MARK, name).replace(NAMESPACE_MARK, namespace).encode()
 
 
 class Writer:
-    """Writes prepared Secrets and status patches for one namespace."""
+    """Writes prepared Secrets and status patches."""
 
-    def __init__(self, configuration: client.Configuration, namespace: str) -> None:
+    def __init__(self, configuration: client.Configuration) -> None:
         context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
         if configuration.cert_file:
             context.load_cert_chain(configuration.cert_file, configuration.key_file)
@@ -54,30 +74,28 @@ class Writer:
         self._host = configuration.host.rstrip("/")
         self._context = context
         self._headers = headers
-        self.namespace = namespace
         ca = floor.generate_ca(_now())
-        certificate_pem, key_pem = floor.issue_leaf(ca, f"ceiling.{namespace}.svc", _now())
-        self._secret = (certificate_pem, key_pem, ca.certificate_pem)
+        certificate_pem, key_pem = floor.issue_leaf(ca, "ceiling.bench.svc", _now())
+        self._secret = json.dumps(
+            floor.secret_body(
+                NAMESPACE_MARK, NAME_MARK, certificate_pem, key_pem, ca.certificate_pem
+            )
+        )
         self._patch = json.dumps(floor.status_patch(_now())).encode()
 
-    def _bodies(self, names: Sequence[str]) -> list[tuple[str, bytes]]:
-        return [
-            (name, json.dumps(floor.secret_body(self.namespace, name, *self._secret)).encode())
-            for name in names
-        ]
-
-    async def write(self, names: Sequence[str], concurrency: int) -> dict[str, Any]:
-        """Writes both objects for every name; returns the rate and the failures."""
-        bodies = self._bodies(names)  # prepared before the clock starts
-        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-        for item in bodies:
-            queue.put_nowait(item)
-        failures: dict[str, str] = {}
+    def session(self, concurrency: int) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(ssl=self._context, limit=concurrency)
-        async with aiohttp.ClientSession(connector=connector, headers=self._headers) as session:
+        return aiohttp.ClientSession(connector=connector, headers=self._headers)
+
+    async def probe(self, namespace: str, names: Sequence[str], concurrency: int) -> dict[str, Any]:
+        """Writes both objects for every name at ``concurrency``; returns the rate."""
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        for name in [*names, *[None] * concurrency]:
+            queue.put_nowait(name)
+        failures: dict[str, str] = {}
+        async with self.session(concurrency) as session:
             started = time.monotonic()
-            workers = [self._drain(session, queue, failures) for _ in range(concurrency)]
-            await asyncio.gather(*workers)
+            await self.drain(session, namespace, queue, failures, concurrency)
             seconds = time.monotonic() - started
         done = len(names) - len(failures)
         return {
@@ -86,68 +104,84 @@ class Writer:
             "seconds": round(seconds, 3),
             "certs_per_second": round(done / seconds, 1) if seconds > 0 else None,
             "failures": len(failures),
-            "first_failure": next(iter(failures.values()), None),
         }
 
-    async def _drain(
+    async def drain(
         self,
         session: aiohttp.ClientSession,
-        queue: asyncio.Queue[tuple[str, bytes]],
+        namespace: str,
+        queue: asyncio.Queue[str | None],
         failures: dict[str, str],
+        concurrency: int,
     ) -> None:
-        while not queue.empty():
-            name, secret = queue.get_nowait()
-            try:
-                await self._one(session, name, secret)
-            except (aiohttp.ClientError, RuntimeError) as err:
-                failures[name] = f"{type(err).__name__}: {str(err)[:200]}"
+        """``concurrency`` writers take names from ``queue`` until each takes a None."""
 
-    async def _one(self, session: aiohttp.ClientSession, name: str, secret: bytes) -> None:
-        create = self._host + SECRETS.format(namespace=self.namespace)
+        async def worker() -> None:
+            while (name := await queue.get()) is not None:
+                try:
+                    await self._one(session, namespace, name)
+                except (aiohttp.ClientError, RuntimeError) as err:
+                    failures[name] = f"{type(err).__name__}: {str(err)[:200]}"
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    async def _one(self, session: aiohttp.ClientSession, namespace: str, name: str) -> None:
+        create = self._host + SECRETS.format(namespace=namespace)
+        secret = prepared_secret(self._secret, namespace, name)
         async with session.post(create, data=secret) as response:
             if response.status != 201:
                 raise RuntimeError(f"Secret create answered {response.status}")
-        patch = self._host + CERTIFICATES.format(namespace=self.namespace, name=name)
+        patch = self._host + CERTIFICATES.format(namespace=namespace, name=name)
         headers = {"Content-Type": "application/merge-patch+json"}
         async with session.patch(patch, data=self._patch, headers=headers) as response:
             if response.status != 200:
                 raise RuntimeError(f"status patch answered {response.status}")
 
 
-def plan_slices(
-    names: Sequence[str], candidates: Sequence[int] = CANDIDATES
-) -> tuple[list[tuple[int, Sequence[str]]], Sequence[str]]:
-    """Splits the names into one probe slice per candidate and the rest for the measurement."""
-    size = max(50, int(len(names) * PROBE_SHARE) // len(candidates))
-    if size * len(candidates) >= len(names) // 2:
-        return [], names  # too few names to probe: measure once at a middle level
-    probes = [(c, names[i * size : (i + 1) * size]) for i, c in enumerate(candidates)]
-    return probes, names[size * len(candidates) :]
+async def probe(writer: Writer, namespace: str, names: Sequence[str]) -> list[dict[str, Any]]:
+    """Each candidate concurrency on its own slice of ``names``."""
+    size = len(names) // len(CANDIDATES)
+    return [
+        await writer.probe(namespace, names[i * size : (i + 1) * size], concurrency)
+        for i, concurrency in enumerate(CANDIDATES)
+    ]
 
 
-async def measure(
-    configuration: client.Configuration, namespace: str, names: Sequence[str]
-) -> dict[str, Any]:
-    """Probes, then measures the ceiling on the remaining names."""
-    writer = Writer(configuration, namespace)
-    probes, rest = plan_slices(names)
-    tried = [await writer.write(slice_, concurrency) for concurrency, slice_ in probes]
-    best = max(tried, key=lambda probe: probe["certs_per_second"] or 0.0, default=None)
-    concurrency = best["concurrency"] if best else CANDIDATES[len(CANDIDATES) // 2]
-    final = await writer.write(rest, concurrency)
-    return {
-        "api_ceiling_certs_per_second": final["certs_per_second"],
-        "concurrency": concurrency,
-        "probes": tried,
-        "measured": final,
-        "failures": final["failures"] + sum(probe["failures"] for probe in tried),
-    }
+async def follow_stdin(writer: Writer, namespace: str, concurrency: int) -> dict[str, str]:
+    """Writes each name read on stdin until its end; returns the failures by name."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def read() -> None:
+        for line in sys.stdin:
+            if name := line.strip():
+                loop.call_soon_threadsafe(queue.put_nowait, name)
+        for _ in range(concurrency):
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    failures: dict[str, str] = {}
+    async with writer.session(concurrency) as session:
+        print("ready", flush=True)  # set up: the benchmark may start the clock
+        threading.Thread(target=read, name="names", daemon=True).start()
+        await writer.drain(session, namespace, queue, failures, concurrency)
+    return failures
 
 
-def run(kubeconfig: str, namespace: str, names: Sequence[str]) -> Mapping[str, Any]:
+async def run(args: argparse.Namespace) -> dict[str, Any]:
     configuration = client.Configuration()
-    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    return asyncio.run(measure(configuration, namespace, names))
+    config.load_kube_config(config_file=args.kubeconfig, client_configuration=configuration)
+    writer = Writer(configuration)
+    probe_names = [f"c{i:05d}" for i in range(args.probe_count)]
+    tried = await probe(writer, args.probe_namespace, probe_names)
+    best = max(tried, key=lambda result: result["certs_per_second"] or 0.0)
+    failures = await follow_stdin(writer, args.namespace, best["concurrency"])
+    return {
+        "concurrency": best["concurrency"],
+        "writes_only_certs_per_second": best["certs_per_second"],
+        "probes": tried,
+        "failures": len(failures) + sum(result["failures"] for result in tried),
+        "first_failure": next(iter(failures.values()), None),
+    }
 
 
 def _now() -> datetime.datetime:
@@ -157,10 +191,10 @@ def _now() -> datetime.datetime:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--kubeconfig", required=True)
-    parser.add_argument("--namespace", required=True)
-    parser.add_argument("--names", nargs="+", required=True)
-    args = parser.parse_args()
-    json.dump(run(args.kubeconfig, args.namespace, args.names), sys.stdout, indent=2)
+    parser.add_argument("--namespace", required=True, help="where the measured names are")
+    parser.add_argument("--probe-namespace", required=True)
+    parser.add_argument("--probe-count", type=int, required=True, help="c00000, c00001, ...")
+    json.dump(asyncio.run(run(parser.parse_args())), sys.stdout)
     return 0
 
 

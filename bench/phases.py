@@ -26,6 +26,8 @@ CATCH_UP_METRICS = (
     "certmint_workqueue_depth",
     "certmint_workqueue_scheduled",
 )
+#: How long a phase whose script reported failures still waits for the rest to turn Ready.
+FAILED_PHASE_GRACE_SECONDS = 30.0
 
 
 @dataclasses.dataclass
@@ -43,7 +45,7 @@ class Bench:
     run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     def names(self) -> list[str]:
-        return [f"c{i:05d}" for i in range(self.n)]
+        return workload.names(self.n)
 
     def deadline(self) -> float:
         return max(180.0, self.n * 0.5)
@@ -52,20 +54,59 @@ class Bench:
         """Phase 1: the minimal baseline, on its own namespace, with no operator running."""
         namespace = f"bench-floor-{self.run_id}"
         self.api.create_namespace(namespace)
-        counts_before = self.api.request_counts()
+        script = [str(Path(__file__).with_name("floor.py")), "--workers", str(self.workers)]
+        summary, output = self.scripted_phase("floor", script, namespace)
+        if output["failures"]:
+            summary["first_failure"] = next(iter(output["failures"].values()))
+        summary["failures"] = len(output["failures"])
+        return summary
+
+    def api_ceiling(self) -> dict[str, Any]:
+        """Phase 0: the API server's own ceiling for this workload (``bench/ceiling.py``).
+
+        The writer probes its concurrency on Certificates created (untimed) in a namespace
+        of their own, then is timed exactly like the floor and certmint.
+        """
+        probes, namespace = f"bench-probe-{self.run_id}", f"bench-ceiling-{self.run_id}"
+        self.api.create_namespace(probes)
+        self.api.create_namespace(namespace)
+        count = ceiling.probe_count(self.n)
+        probe_names = workload.names(count)
+        workload.create_certificates(self.api, probes, probe_names, self.create_concurrency)
+        api_writes.wait_for_quiet(self.api.request_counts)
+        script = ["-m", "bench.ceiling", "--probe-namespace", probes, "--probe-count", str(count)]
+        summary, output = self.scripted_phase("ceiling", script, namespace)
+        summary |= output
+        summary["api_ceiling_certs_per_second"] = summary["certs_per_second"]
+        self.api.empty_namespace(probes)
+        self.api.delete_namespace(probes)
+        return summary
+
+    def scripted_phase(
+        self, role: str, script: list[str], namespace: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Certificates created as in certmint's phase and issued by a script, not certmint.
+
+        The script (a separate process) prints ``ready``, then gets each name on stdin as
+        soon as its create returns, and prints one JSON document at the end. A watch times
+        Ready as in certmint's phase. The namespace is emptied and deleted afterwards: the
+        operator never sees it.
+
+        Returns:
+            The phase's summary and the script's document.
+        """
+        command = [sys.executable, *script, "--kubeconfig", str(self.kubeconfig)]
         process = subprocess.Popen(
-            [
-                sys.executable, str(Path(__file__).with_name("floor.py")),
-                "--kubeconfig", str(self.kubeconfig), "--namespace", namespace,
-                "--workers", str(self.workers),
-            ],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        )  # fmt: skip
+            [*command, "--namespace", namespace],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=Path(__file__).parent.parent,
+        )
         assert process.stdin is not None
         assert process.stdout is not None
         pipe: IO[bytes] = process.stdin
         if process.stdout.readline().strip() != b"ready":
-            raise RuntimeError("bench/floor.py did not start")
+            raise RuntimeError(f"the {role} script did not start")
         lock = threading.Lock()
 
         def hand_over(name: str) -> None:
@@ -73,47 +114,31 @@ class Bench:
                 pipe.write(f"{name}\n".encode())
                 pipe.flush()
 
-        cpu_before = machine.CpuSnapshot.take(self.control_plane | {"floor": process.pid})
+        watcher = workload.ReadyWatch(self.api, namespace, self.n)
+        watcher.start()
+        counts_before = self.api.request_counts()
+        cpu_before = machine.CpuSnapshot.take(self.control_plane | {role: process.pid})
         created = workload.create_certificates(
             self.api, namespace, self.names(), self.create_concurrency, hand_over
         )
         pipe.close()
         output = json.loads(process.stdout.read())
         process.wait()
+        if output["failures"]:  # those never turn Ready: report the rest
+            with contextlib.suppress(TimeoutError):
+                watcher.wait(FAILED_PHASE_GRACE_SECONDS)
+            watcher.stop()
+        else:
+            watcher.wait(self.deadline())
         cpu = cpu_before.until(machine.CpuSnapshot.take(self.control_plane))
         api_writes.wait_for_quiet(self.api.request_counts)
         own = {("POST", PLURAL, ""): float(self.n)}
         writes = api_writes.writes_between(counts_before, self.api.request_counts(), own)
-        summary = report.phase_summary(self.n, created, output["done"], writes)
-        summary["failures"] = len(output["failures"])
+        summary = report.phase_summary(self.n, created, watcher.ready, writes)
         summary["cpu_seconds"] = cpu
-        if output["failures"]:
-            summary["first_failure"] = next(iter(output["failures"].values()))
-        # The operator must never see these.
         self.api.empty_namespace(namespace)
         self.api.delete_namespace(namespace)
-        return summary
-
-    def api_ceiling(self) -> dict[str, Any]:
-        """Phase 0: the API server's own ceiling for the two writes a Certificate needs.
-
-        N Certificates are created (untimed) in a namespace no operator watches, then
-        ``bench/ceiling.py`` writes their Secrets and Ready statuses from prepared bodies.
-        """
-        namespace = f"bench-ceiling-{self.run_id}"
-        self.api.create_namespace(namespace)
-        workload.create_certificates(self.api, namespace, self.names(), self.create_concurrency)
-        api_writes.wait_for_quiet(self.api.request_counts)
-        counts_before = self.api.request_counts()
-        cpu_before = machine.CpuSnapshot.take(self.control_plane)
-        result = dict(ceiling.run(str(self.kubeconfig), namespace, self.names()))
-        result["cpu_seconds"] = cpu_before.until(machine.CpuSnapshot.take(self.control_plane))
-        api_writes.wait_for_quiet(self.api.request_counts)
-        writes = api_writes.writes_between(counts_before, self.api.request_counts())
-        result["api_writes_per_cert"] = round(api_writes.issuing_writes(writes) / self.n, 3)
-        self.api.empty_namespace(namespace)
-        self.api.delete_namespace(namespace)
-        return result
+        return summary, output
 
     def scrape_cost(self, operator: OperatorProcess) -> float:
         """Operator CPU seconds spent on one full scrape of ``/metrics``."""

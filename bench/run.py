@@ -2,14 +2,18 @@
 
 Everything runs against a real local control plane (etcd + kube-apiserver):
 
-0. **API ceiling.** N Certificates are created (untimed) in a namespace no operator
-   watches; ``bench/ceiling.py`` writes their Secrets and Ready statuses from bodies
-   prepared in advance, asynchronously, at the best concurrency it probes: the most this
-   API server and etcd take. certmint is reported as ``ratio_to_api_ceiling``.
+0. **API ceiling.** ``bench/ceiling.py`` (a separate process, no crypto: its Secret
+   bodies are prepared in advance) first probes its best concurrency on Certificates
+   created untimed in a probe namespace (the *writes-only* rate); then N Certificates are
+   created in a fresh namespace exactly as in the certmint phase, each name handed to it as
+   its create returns, and it does the two unavoidable writes (Secret create, status
+   patch). The same watch times Ready. The most this API server and etcd take of the very
+   workload certmint gets; certmint is reported as ``ratio_to_api_ceiling``.
 1. **Floor.** N Certificates are created in a fresh namespace while no operator runs;
    ``bench/floor.py`` (a separate process) receives each name as soon as its create
-   returns and issues it with the least possible work. Afterwards those Certificates and
-   Secrets are deleted with two collection deletes, so the operator never sees them.
+   returns and issues it with the least possible work; the same watch times Ready.
+   Afterwards those Certificates and Secrets are deleted with two collection deletes, so
+   the operator never sees them.
 2. **certmint.** ``certmint run -A`` starts as a separate process, generates the
    ClusterIssuer's CA and settles. Then N Certificates are created in another fresh
    namespace, in the same way and at the same pace; a watch notes when each turns Ready.

@@ -14,6 +14,11 @@ from bench.cluster import GROUP, ISSUER, PLURAL, VERSION
 from kubernetes import watch
 
 
+def names(count: int) -> list[str]:
+    """The Certificates' names in a phase: c00000, c00001, ..."""
+    return [f"c{i:05d}" for i in range(count)]
+
+
 def certificate_body(namespace: str, name: str) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",

@@ -1,22 +1,27 @@
-"""The API-ceiling writer's split of names into probe slices and the measured rest."""
+"""The API-ceiling writer: its probe sizes and its prepared Secret bodies."""
 
 from __future__ import annotations
 
-from bench import ceiling
+import json
+
+import pytest
+from bench import ceiling, floor
 
 
-def test_each_candidate_probes_its_own_slice_and_the_rest_is_measured() -> None:
-    names = [f"c{i:05d}" for i in range(1000)]
-    probes, rest = ceiling.plan_slices(names, (8, 16, 32, 64))
-    assert [concurrency for concurrency, _ in probes] == [8, 16, 32, 64]
-    probed = [name for _, slice_ in probes for name in slice_]
-    assert len(set(probed)) == len(probed)
-    assert sorted(probed + list(rest)) == names
-    assert len(rest) > len(names) // 2
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [
+        pytest.param(100, 4 * 50, id="at least 50 per candidate"),
+        pytest.param(10_000, 4 * 250, id="a fortieth of N per candidate"),
+        pytest.param(100_000, 4 * 1000, id="at most 1000 per candidate"),
+    ],
+)
+def test_the_probes_take_a_slice_per_candidate(n: int, expected: int) -> None:
+    assert ceiling.probe_count(n) == expected
 
 
-def test_too_few_names_are_measured_once_without_probes() -> None:
-    names = [f"c{i}" for i in range(300)]
-    probes, rest = ceiling.plan_slices(names, (8, 16, 32, 64))
-    assert probes == []
-    assert list(rest) == names
+def test_a_prepared_secret_names_its_certificate_and_namespace() -> None:
+    body = floor.secret_body(ceiling.NAMESPACE_MARK, ceiling.NAME_MARK, b"leaf", b"key", b"root")
+    secret = json.loads(ceiling.prepared_secret(json.dumps(body), "ns-1", "c00042"))
+    assert secret["metadata"] == {"name": "c00042-tls", "namespace": "ns-1"}
+    assert secret["data"] == body["data"]

@@ -183,7 +183,8 @@ def test_the_ceiling_phase_cpu_gives_the_ceiling_of_an_api_server_with_cores_of_
     document = {
         "n": 1000,
         "api_ceiling": {
-            "api_ceiling_certs_per_second": 37.1,
+            "api_ceiling_certs_per_second": 37.1,  # with the creates and the watch
+            "writes_only_certs_per_second": 52.4,  # the best probe: a renewal's ceiling
             "api_writes_per_cert": 2.0,
             "cpu_seconds": {"kube-apiserver": 5.0, "etcd": 1.0, "others": 46.0},
         },
@@ -192,9 +193,15 @@ def test_the_ceiling_phase_cpu_gives_the_ceiling_of_an_api_server_with_cores_of_
     costs = capacity.costs_from_results([document], fallback=COSTS)
     assert (
         costs.api_ceiling_certs_per_second,
-        costs.api_cpu_ms_per_write,  # 6 CPU s over 2,000 writes
-        capacity.with_api_cores(costs, 2.0).api_ceiling_certs_per_second,  # 2 x 1000 / 6 ms
-    ) == (37.1, 3.0, 333.3)
+        costs.api_cpu_ms_per_write,  # 6 CPU s over 1,000 creates and 2,000 writes
+        capacity.with_api_cores(costs, 2.0).api_ceiling_certs_per_second,  # 2 x 1000 / 4 ms
+    ) == (52.4, 2.0, 500.0)
+
+
+def test_results_without_probes_give_their_ceiling() -> None:
+    document = {"n": 1000, "api_ceiling_certs_per_second": 37.1}
+    costs = capacity.costs_from_results([document], fallback=COSTS)
+    assert costs.api_ceiling_certs_per_second == 37.1
 
 
 def test_without_ceiling_cpu_there_is_no_ceiling_to_scale() -> None:

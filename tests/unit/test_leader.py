@@ -108,6 +108,28 @@ async def test_workers_wait_for_leadership_and_go_on_once_it_is_won() -> None:
     await asyncio.gather(running, return_exceptions=True)
 
 
+async def test_workers_waiting_past_a_late_renewal_go_on_when_it_succeeds() -> None:
+    """A renewal after the deadline (the loop was busy) that succeeds wakes the workers."""
+    api, now = LeaseApi(), [0.0]
+    candidate = leader.LeaderElector(
+        cast(kube.Kube, api), "certmint-system", "me", renew_deadline=10.0,
+        retry_period=0.02, clock=lambda: now[0],
+    )  # fmt: skip
+    running = asyncio.create_task(candidate.run())
+    await asyncio.wait_for(candidate.leading.wait(), DEADLINE_S)
+    api.hanging.clear()  # the next renewal is under way, not yet answered
+    await wait_until(candidate.is_leader)
+    now[0] += 11.0  # the event loop was blocked past the renew deadline
+    waiting = asyncio.create_task(candidate.wait_for_leadership())
+    await asyncio.sleep(0)
+    late = (candidate.is_leader(), candidate.leading.is_set(), waiting.done())
+    api.hanging.set()  # the late renewal succeeds
+    await asyncio.wait_for(waiting, DEADLINE_S)
+    assert (late, candidate.is_leader(), candidate.transitions) == ((False, True, False), True, 1)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+
+
 @pytest.mark.parametrize(
     ("status", "transient"),
     [

@@ -70,7 +70,13 @@ def ready_status(**changes: Any) -> status.CertificateStatus:
 def issuance(*, replaced: bool, clamped: bool = False) -> outcome.Issuance:
     written = secret_state(certificate_record())
     return outcome.Issuance(
-        secret=written, identity=IDENTITY, clamped=clamped, replaced=replaced, seconds=0.25
+        secret=written,
+        identity=IDENTITY,
+        clamped=clamped,
+        replaced=replaced,
+        seconds=0.25,
+        leaf=LEAF,
+        signer_fingerprint=CA.fingerprint_sha256,
     )
 
 
@@ -421,6 +427,20 @@ def test_the_outcome_of_a_decision(case: Case, expected: outcome.Outcome) -> Non
         )
         == expected
     )
+
+
+def test_an_issuance_names_the_ca_that_signed_it_without_reading_the_leaf() -> None:
+    signed = dataclasses.replace(issuance(replaced=False), signer_fingerprint="ab" * 32)
+    result = outcome.of(
+        certificate_record(),
+        readiness.Decision("issue", "SecretMissing", 'Secret "api-tls" does not exist'),
+        secret=None,
+        issuer=RUNTIME,
+        now=EARLY,
+        issuance=signed,
+        backoff=BACKOFF,
+    )
+    assert result.status.issuer_fingerprint == "ab" * 32
 
 
 def test_an_up_to_date_leaf_is_reported_from_the_leaf_whatever_the_decision_computed() -> None:

@@ -11,6 +11,8 @@ import dataclasses
 import logging
 from datetime import datetime, timedelta
 
+from cryptography import x509
+
 from certmint.core import readiness, secret_format, state, status
 from certmint.pki import decode, renewal
 
@@ -80,6 +82,9 @@ class Issuance:
         clamped: The CA's expiry cut the requested lifetime short.
         replaced: A Secret of this Certificate existed before.
         seconds: How long key generation, signing and the write took.
+        leaf: The new certificate, as signed (the Secret holds its DER).
+        signer_fingerprint: The SHA-256 fingerprint of the issuer's CA that signed it;
+            None when it is self-signed.
     """
 
     secret: secret_format.SecretState
@@ -87,6 +92,8 @@ class Issuance:
     clamped: bool
     replaced: bool
     seconds: float
+    leaf: x509.Certificate
+    signer_fingerprint: str | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -165,16 +172,15 @@ def _conditions(
 
 def _up_to_date(
     record: state.CertificateRecord,
-    secret: secret_format.SecretState,
-    runtime: state.IssuerRuntime | None,
+    leaf: x509.Certificate,
+    revision: int,
     now: datetime,
     *,
     message: str,
     renewal_time: datetime,
     identity: str | None,
+    issuer_fingerprint: str | None,
 ) -> Outcome:
-    leaf = secret.leaf
-    assert leaf is not None  # noqa: S101 -- callers pass a Secret with a leaf
     desired = status.CertificateStatus(
         conditions=_conditions(
             record, ("True", "Ready", message), ("False", "Issued", "no issuance in progress"), now
@@ -184,8 +190,8 @@ def _up_to_date(
         not_before=leaf.not_valid_before_utc,
         not_after=leaf.not_valid_after_utc,
         renewal_time=renewal_time,
-        revision=secret.revision,
-        issuer_fingerprint=readiness.signing_ca_fingerprint(leaf, runtime) if runtime else None,
+        revision=revision,
+        issuer_fingerprint=issuer_fingerprint,
     )
     return Outcome(desired, Wake(renewal_time, limited=True))
 
@@ -197,8 +203,7 @@ def _issued(
     runtime: state.IssuerRuntime | None,
     now: datetime,
 ) -> Outcome:
-    leaf, revision = issuance.secret.leaf, issuance.secret.revision
-    assert leaf is not None  # noqa: S101 -- an issuance writes a leaf
+    leaf, revision = issuance.leaf, issuance.secret.revision
     message = (
         f"issued serial {decode.serial_hex(leaf)} (revision {revision}), "
         f"valid until {leaf.not_valid_after_utc.isoformat()}: {decision.message}"
@@ -208,12 +213,13 @@ def _issued(
     renewing = issuance.replaced and decision.reason not in ("SecretMissing", "SpecChanged")
     settled = _up_to_date(
         record,
-        issuance.secret,
-        runtime,
+        leaf,
+        revision,
         now,
         message=readiness.UP_TO_DATE + (CLAMPED_SUFFIX if issuance.clamped else ""),
         renewal_time=readiness.renewal_time(record, leaf),
         identity=issuance.identity,
+        issuer_fingerprint=issuance.signer_fingerprint or _signing_ca(leaf, runtime),
     )
     return dataclasses.replace(
         settled,
@@ -221,6 +227,10 @@ def _issued(
         logs=(LogLine(logging.INFO, message, decision.reason),),
         metrics=(Counted("success", issuance.seconds),),
     )
+
+
+def _signing_ca(leaf: x509.Certificate, runtime: state.IssuerRuntime | None) -> str | None:
+    return readiness.signing_ca_fingerprint(leaf, runtime) if runtime else None
 
 
 def _failed(
@@ -303,11 +313,12 @@ def of(
         identity = decode.identity_of(leaf)
         return _up_to_date(
             record,
-            secret,
-            issuer,
+            leaf,
+            secret.revision,
             now,
             message=decision.message,
             renewal_time=decision.renewal_time or readiness.renewal_time(record, leaf),
             identity=str(identity) if identity else None,
+            issuer_fingerprint=_signing_ca(leaf, issuer),
         )
     return _blocked(record, decision, now)

@@ -67,6 +67,8 @@ class LeaderElector:
         self.leading = asyncio.Event()
         self.following = asyncio.Event()
         self.following.set()
+        #: Set, then replaced, after every attempt: wakes those waiting for leadership.
+        self._attempted = asyncio.Event()
         self.transitions = 0
 
     def is_leader(self) -> bool:
@@ -84,12 +86,15 @@ class LeaderElector:
         return self._clock() - self._last_contact < self.lease_duration
 
     async def wait_for_leadership(self) -> None:
-        """Returns once this replica leads (at once when it does)."""
+        """Returns once this replica leads (at once when it does).
+
+        It checks again after every attempt to renew: a renewal that comes late (the event
+        loop or the API server busy past the renew deadline) but succeeds neither sets
+        `leading` (still set) nor `following` (no step-down happened), and a waiter that
+        waited on those would wait forever.
+        """
         while not self.is_leader():
-            if self.leading.is_set():
-                await self.following.wait()  # a step-down is due at the renew deadline
-            else:
-                await self.leading.wait()
+            await self._attempted.wait()
 
     def _attempt_timeout(self) -> float:
         """How long one attempt may take: a leader must know the outcome by its deadline."""
@@ -171,6 +176,8 @@ class LeaderElector:
 
     def _record(self, renewed: bool) -> None:
         """Takes up the leadership on a renewal; steps down once the renew deadline passed."""
+        self._attempted.set()
+        self._attempted = asyncio.Event()
         if renewed:
             self._last_renewal = self._clock()
             if not self.leading.is_set():

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, TypeVarTuple
 
 from certmint.api import certificate_types, resources
 from certmint.core import issuance, outcome, policy, readiness, secret_format, state, status
@@ -265,9 +265,10 @@ class CertificateReconciler:
             claims_oid=self.settings.claims_oid,
         )
         signer: pki_ca.CertificateAuthority | keys.PrivateKey = issuer.runtime.signer or private_key
-        issued = await asyncio.get_running_loop().run_in_executor(
-            None, issuing.issue, request, signer, now
+        signing_key = (
+            signer.private_key if isinstance(signer, pki_ca.CertificateAuthority) else signer
         )
+        issued = await _compute(_is_rsa(signing_key), issuing.issue, request, signer, now)
         revision = max(secret.revision if secret else 0, record.status.revision or 0)
         content = secret_format.SecretContent(
             namespace=record.namespace,
@@ -290,6 +291,10 @@ class CertificateReconciler:
             clamped=issued.clamped,
             replaced=secret is not None,
             seconds=time.perf_counter() - started,
+            leaf=issued.certificate,
+            signer_fingerprint=issuer.runtime.signer.fingerprint_sha256
+            if issuer.runtime.signer
+            else None,
         )
 
     async def _write_secret(
@@ -328,9 +333,8 @@ class CertificateReconciler:
             existing = secret_format.private_key_of(body) if body else None
             if existing is not None and keys.key_spec_of(existing) == wanted:
                 return existing
-        return await asyncio.get_running_loop().run_in_executor(
-            None, keys.generate_private_key, wanted
-        )
+        rsa = wanted.algorithm is keys.KeyAlgorithm.RSA
+        return await _compute(rsa, keys.generate_private_key, wanted)
 
     async def _pkcs12_password(
         self, record: state.CertificateRecord, spec: certificate_types.CertificateSpec
@@ -412,3 +416,23 @@ class CertificateReconciler:
                 "deleted Secret %s: its Certificate %s is gone", name, secret.owner,
                 extra={"namespace": namespace, "certificate": secret.owner, "reason": "Deleted"},
             )  # fmt: skip
+
+
+_T = TypeVar("_T")
+_Args = TypeVarTuple("_Args")
+
+
+def _is_rsa(key: keys.PrivateKey) -> bool:
+    return keys.key_spec_of(key).algorithm is keys.KeyAlgorithm.RSA
+
+
+async def _compute(slow: bool, work: Callable[[*_Args], _T], *args: *_Args) -> _T:
+    """Runs CPU work: in the thread pool when ``slow`` (RSA), else on the event loop.
+
+    ECDSA and Ed25519 keys and signatures take a fraction of a millisecond, less than the
+    hop to a thread and back; RSA key generation takes tens of milliseconds and must not
+    stall the loop.
+    """
+    if slow:
+        return await asyncio.get_running_loop().run_in_executor(None, work, *args)
+    return work(*args)
