@@ -42,6 +42,8 @@ class Bench:
     log_dir: Path
     control_plane: Mapping[str, int]
     py_spy: Path | None = None
+    #: Leave each phase's Certificates and Secrets in place (``--keep``).
+    keep: bool = False
     run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     def names(self) -> list[str]:
@@ -89,8 +91,8 @@ class Bench:
 
         The script (a separate process) prints ``ready``, then gets each name on stdin as
         soon as its create returns, and prints one JSON document at the end. A watch times
-        Ready as in certmint's phase. The namespace is emptied and deleted afterwards: the
-        operator never sees it.
+        Ready as in certmint's phase. The namespace is emptied and deleted afterwards
+        (unless ``keep``): the operator never sees it.
 
         Returns:
             The phase's summary and the script's document.
@@ -136,8 +138,9 @@ class Bench:
         writes = api_writes.writes_between(counts_before, self.api.request_counts(), own)
         summary = report.phase_summary(self.n, created, watcher.ready, writes)
         summary["cpu_seconds"] = cpu
-        self.api.empty_namespace(namespace)
-        self.api.delete_namespace(namespace)
+        if not self.keep:
+            self.api.empty_namespace(namespace)
+            self.api.delete_namespace(namespace)
         return summary, output
 
     def scrape_cost(self, operator: OperatorProcess) -> float:

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log_dir=log_dir,
         control_plane=plane.pids(),
         py_spy=args.py_spy,
+        keep=args.keep,
     )
     info = machine.machine_info()
     print(f"certmint bench: N={args.n}, logs in {log_dir}", file=sys.stderr)
@@ -90,6 +91,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.skip_floor:
         print("floor: issuing with the minimal script ...", file=sys.stderr)
         floor = bench.floor()
+    if args.skip_operator:
+        info["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
+        return {"n": args.n, "api_ceiling": api_ceiling, "floor": floor, "machine": info}
     phase, extra = operator_phases(bench, args)
     extra["api_ceiling"] = api_ceiling
     info["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
@@ -175,7 +179,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-floor", action="store_true")
     parser.add_argument("--skip-ceiling", action="store_true", help="skip the API ceiling")
-    parser.add_argument("--keep", action="store_true", help="leave the Certificates in place")
+    parser.add_argument(
+        "--skip-operator", action="store_true", help="only the references (ceiling, floor)"
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the Certificates in place (the ceiling's and floor's: with --skip-operator)",
+    )
     parser.add_argument("--profile", type=Path, help="run the operator under pyinstrument")
     parser.add_argument(
         "--py-spy", type=Path, help="sample the operator while it issues (collapsed stacks)"
@@ -192,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     results = run(args)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(report.table(results))
+    print(json.dumps(results, indent=2) if args.skip_operator else report.table(results))
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
