@@ -36,8 +36,8 @@ from cryptography import exceptions, x509
 from harness.operator_process import OPERATOR_NAMESPACE, OperatorProcess
 from kubernetes import client
 
+from certmint.api import resources
 from certmint.cli import main as certmint_cli
-from certmint.core import ca_secret
 
 READ_VERBS = frozenset({"GET", "LIST"})
 READ_RESOURCES = frozenset({"configmaps", "namespaces"})
@@ -208,8 +208,8 @@ def issuer_ca_fingerprint(api: Api) -> str:
 def request_emergency_rotation(api: Api) -> None:
     """What ``certmint rotate-ca --emergency bench`` writes: two annotations, one PATCH."""
     annotations = {
-        ca_secret.ANNOTATION_ROTATE_REQUEST: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        ca_secret.ANNOTATION_ROTATE_EMERGENCY: "true",
+        resources.ANNOTATION_ROTATE_REQUEST: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        resources.ANNOTATION_ROTATE_EMERGENCY: "true",
     }
     api.custom.patch_cluster_custom_object(
         GROUP, VERSION, "clusterissuers", cluster.ISSUER,
