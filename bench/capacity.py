@@ -63,10 +63,11 @@ class Costs:
         return self.api_ceiling_certs_per_second * CEILING_WRITES_PER_CERT
 
 
-#: docs/performance.md's measured costs: 121 MB at 1,000 and 246 MB at 10,000, 6.0 ms
-#: and 3.0 writes per issuance, a 0.65 s scrape at 10,000 (quiet machine); 3.1 ms of API
-#: server and etcd CPU per write in the ceiling phase, so a ceiling of 322 certificates/s
-#: for an API server and etcd with two cores of their own (`with_api_cores`).
+#: docs/performance.md's measured costs: 95.6 MB at 1,000, 140.7 MB at 10,000 and 560 MB
+#: at 100,000, 2.8-3.2 ms of operator CPU and 3.0 writes per issuance, a 0.098 s scrape at
+#: 100,000 (quiet machine); 3.1 ms of API server and etcd CPU per write in the ceiling
+#: phase, so a ceiling of 322 certificates/s for an API server and etcd with two cores of
+#: their own (`with_api_cores`).
 MEASURED_API_CPU_MS_PER_WRITE = 3.1
 
 
@@ -84,9 +85,9 @@ def with_api_cores(costs: Costs, cores: float) -> Costs:
 
 MEASURED = with_api_cores(
     Costs(
-        base_rss_mb=107.0,
-        kb_per_cert=14.2,
-        cpu_ms_per_issuance=4.4,
+        base_rss_mb=91.0,
+        kb_per_cert=4.7,
+        cpu_ms_per_issuance=3.2,
         writes_per_issuance=3.0,
         scrape_cpu_ms_per_cert=0.001,
         api_ceiling_certs_per_second=0.0,
