@@ -12,7 +12,8 @@ Certificate name it reads on stdin it does only what cannot be avoided:
 No watch, no cache, no policy, no Events, no retries: two API writes per certificate.
 The benchmark (``bench/phases.py``) waits for the line ``ready`` on stdout, pipes in each
 name as soon as its Certificate has been created, as the operator would see it arrive,
-and reads one JSON document from stdout at the end: when each name was done, and the
+and reads one JSON document from stdout at the end: when each name was done (by the
+script's clock; the benchmark times Ready with its own watch, as for certmint), and the
 failures.
 
 Run alone: ``printf 'a\\nb\\n' | python bench/floor.py --kubeconfig K --namespace NS``
