@@ -6,8 +6,9 @@ Certificate name it reads on stdin it does only what cannot be avoided:
 
 1. generate an ECDSA P-256 key and sign a leaf for ``<name>.<namespace>.svc`` with an
    ECDSA P-256 root CA (the same kind of CA the benchmark's ClusterIssuer generates);
-2. create the ``kubernetes.io/tls`` Secret (``tls.crt``, ``tls.key``, ``ca.crt``);
-3. merge-patch the Certificate's status to Ready.
+2. create the ``kubernetes.io/tls`` Secret (``tls.crt``, ``tls.key``, ``ca.crt``, and the
+   label and annotations certmint writes);
+3. merge-patch the Certificate's status to Ready, with every field certmint writes.
 
 No watch, no cache, no policy, no Events, no retries: two API writes per certificate.
 The benchmark (``bench/phases.py``) waits for the line ``ready`` on stdout, pipes in each
@@ -27,10 +28,12 @@ import base64
 import concurrent.futures
 import dataclasses
 import datetime
+import hashlib
 import json
 import sys
 import threading
 import time
+import uuid
 from typing import Any
 
 from cryptography import x509
@@ -147,15 +150,33 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+#: The label and annotations certmint puts on a Secret (api/resources.py), as the same
+#: bytes for the API server to store. The label has a key of its own: no operator watches
+#: the references' Secrets.
+LABEL = "bench.certmint.io/certificate-name"
+ANNOTATIONS = ("certificate-name", "certificate-uid", "issuer-name", "issuer-kind",
+               "identity", "serial", "revision", "spec-hash", "secret-deletion-policy")  # fmt: skip
+
+
 def secret_body(
     namespace: str, name: str, certificate_pem: bytes, key_pem: bytes, ca_pem: bytes
 ) -> dict[str, Any]:
-    """The ``kubernetes.io/tls`` Secret for one Certificate (no certmint label: unwatched)."""
+    """The ``kubernetes.io/tls`` Secret for one Certificate, in the shape certmint writes."""
+    serial = format(x509.load_pem_x509_certificate(certificate_pem).serial_number, "x")
+    values = (name, str(uuid.uuid4()), "bench", "ClusterIssuer", "", serial, "1",
+              uuid.uuid4().hex, "Retain")  # fmt: skip
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "kubernetes.io/tls",
-        "metadata": {"name": f"{name}-tls", "namespace": namespace},
+        "metadata": {
+            "name": f"{name}-tls",
+            "namespace": namespace,
+            "labels": {LABEL: name},
+            "annotations": {
+                f"certmint.io/{key}": value for key, value in zip(ANNOTATIONS, values, strict=True)
+            },
+        },
         "data": {
             "tls.crt": _b64(certificate_pem),
             "tls.key": _b64(key_pem),
@@ -164,23 +185,42 @@ def secret_body(
     }
 
 
+def _stamp(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def status_patch(now: datetime.datetime) -> dict[str, Any]:
-    """The merge patch that makes a Certificate Ready (the shape certmint writes)."""
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The merge patch that makes a Certificate Ready: every field certmint writes.
+
+    certmint's status after an issuance (docs/api.md): the ``Ready`` and ``Issuing``
+    conditions, serial, validity, renewal time, revision and the signing CA's fingerprint
+    (no identity: the benchmark's Certificates name no ServiceAccount).
+    """
+
+    def condition(type_: str, status: str, reason: str, message: str) -> dict[str, Any]:
+        return {
+            "type": type_,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": _stamp(now),
+            "observedGeneration": 1,
+        }
+
     return {
         "status": {
             "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "Ready",
-                    "message": "issued by the floor script",
-                    "lastTransitionTime": stamp,
-                    "observedGeneration": 1,
-                }
+                condition(
+                    "Ready", "True", "Ready", "the certificate is up to date and has not expired"
+                ),
+                condition("Issuing", "False", "Issued", "no issuance in progress"),
             ],
-            "notAfter": (now + LEAF_LIFETIME).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "serialNumber": hashlib.sha256(uuid.uuid4().bytes).hexdigest()[:40],  # 20 bytes
+            "notBefore": _stamp(now - BACKDATE),
+            "notAfter": _stamp(now + LEAF_LIFETIME),
+            "renewalTime": _stamp(now + LEAF_LIFETIME * 2 / 3),
             "revision": 1,
+            "issuerFingerprint": hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
         }
     }
 

@@ -51,6 +51,25 @@ def process_cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def wait_for_idle(
+    pid: int, *, busy_below: float = 0.05, interval: float = 1.0, timeout: float = 120.0
+) -> bool:
+    """Waits until process ``pid`` used under ``busy_below`` of a core for ``interval`` s.
+
+    Returns:
+        Whether it went idle before ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    previous = process_cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(interval)  # the sampling interval of an idleness check
+        current = process_cpu_seconds(pid)
+        if current - previous < busy_below * interval:
+            return True
+        previous = current
+    return False
+
+
 def process_memory_mb(pid: int, field: str = "VmHWM") -> float:
     try:
         return status_kilobytes(Path(f"/proc/{pid}/status").read_text(), field) / 1024

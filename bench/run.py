@@ -52,7 +52,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench import cluster, machine, phases, report, wave
 from harness.control_plane import ControlPlane
@@ -60,6 +60,13 @@ from harness.operator_process import OperatorProcess
 from kubernetes import client
 
 RESULTS = Path(__file__).with_name("results.json")
+T = TypeVar("T")
+
+
+def done(phase: str, result: T) -> T:
+    """Logs a phase's result as it ends: a long run that fails later keeps it (stderr)."""
+    print(f"{phase} done: {json.dumps(result, default=str)}", file=sys.stderr)
+    return result
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,11 +93,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     api_ceiling = None
     if not args.skip_ceiling:
         print("API ceiling: prepared writes, no operator ...", file=sys.stderr)
-        api_ceiling = bench.api_ceiling()
+        api_ceiling = done("API ceiling", bench.api_ceiling())
     floor = None
     if not args.skip_floor:
         print("floor: issuing with the minimal script ...", file=sys.stderr)
-        floor = bench.floor()
+        floor = done("floor", bench.floor())
     if args.skip_operator:
         info["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
         return {"n": args.n, "api_ceiling": api_ceiling, "floor": floor, "machine": info}
@@ -126,28 +133,32 @@ def operator_phases(
     extra: dict[str, Any] = {}
     try:
         print("certmint: issuing ...", file=sys.stderr)
-        phase = bench.operator_phase(operator, namespace)
+        phase = done("certmint issuing", bench.operator_phase(operator, namespace))
         extra["operator_peak_rss_mb"] = phase.pop("operator_peak_rss_mb")
         extra["operator_cpu_seconds"] = phase.pop("operator_cpu_seconds")
         extra["cpu_seconds"] = phase.pop("cpu_seconds")
         extra["scrape_cpu_seconds"] = phase.pop("scrape_cpu_seconds")
         if args.steady_seconds > 0:
             print(f"steady state: {args.steady_seconds:.0f}s ...", file=sys.stderr)
-            extra["steady"] = bench.steady(operator, args.steady_seconds, args.scrape_every)
+            steady = bench.steady(operator, args.steady_seconds, args.scrape_every)
+            extra["steady"] = done("steady state", steady)
         if args.wave:
             print("re-issue wave: emergency CA rotation ...", file=sys.stderr)
-            extra["reissue_wave"] = wave.Wave(
-                api=bench.api,
-                operator=operator,
-                namespace=namespace,
-                n=bench.n,
-                control_plane=bench.control_plane,
-                operator_args=operator.options,
-                quiet_seconds=args.wave_quiet_seconds,
-            ).measure()
+            extra["reissue_wave"] = done(
+                "re-issue wave",
+                wave.Wave(
+                    api=bench.api,
+                    operator=operator,
+                    namespace=namespace,
+                    n=bench.n,
+                    control_plane=bench.control_plane,
+                    operator_args=operator.options,
+                    quiet_seconds=args.wave_quiet_seconds,
+                ).measure(),
+            )
         if args.restart:
             print("restart ...", file=sys.stderr)
-            extra["restart"] = bench.restart(operator, namespace)
+            extra["restart"] = done("restart", bench.restart(operator, namespace))
     finally:
         operator.stop()
         if not args.keep:

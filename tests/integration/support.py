@@ -26,11 +26,14 @@ GROUP, VERSION = "certmint.io", "v1alpha1"
 BIN = Path(sys.executable).parent
 #: Quick retries and issuer checks, so that a test waits seconds, not minutes.
 QUICK_RETRIES = ("--retry-base=1", "--retry-cap=8", "--issuer-resync=2")
+#: Tests count Events, some after issuing hundreds at once: no budget for Normal Events
+#: (test_event_budget.py runs the budget on its own).
+EVERY_EVENT = ("--event-qps=0",)
 ISSUED = re.compile(r"^issued serial (?P<serial>[0-9a-f]+) \(revision (?P<revision>\d+)\)")
 
 
 class OperatorProcess(operator_process.OperatorProcess):
-    """``certmint run`` as the integration tests run it: quick retries, a short Lease."""
+    """``certmint run`` as the tests run it: quick retries, a short Lease, every Event."""
 
     def __init__(
         self,
@@ -41,7 +44,9 @@ class OperatorProcess(operator_process.OperatorProcess):
         lease_duration: float = 6.0,
         extra_args: tuple[str, ...] = (),
     ) -> None:
-        options = (*QUICK_RETRIES, f"--lease-duration={lease_duration:g}", *extra_args)
+        options = (
+            *QUICK_RETRIES, *EVERY_EVENT, f"--lease-duration={lease_duration:g}", *extra_args
+        )  # fmt: skip
         super().__init__(kubeconfig, log_dir, name, options=options)
 
 

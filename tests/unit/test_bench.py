@@ -16,6 +16,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from certmint.api import resources
+from certmint.core import status
+
 NOW = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)
 
 
@@ -259,38 +262,56 @@ def load_key(key_pem: bytes) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def test_the_floor_secret_holds_the_three_tls_keys_unlabelled() -> None:
-    body = floor.secret_body("ns", "c1", b"CERT", b"KEY", b"CA")
-    assert body == {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "kubernetes.io/tls",
-        "metadata": {"name": "c1-tls", "namespace": "ns"},
-        "data": {
-            "tls.crt": base64.b64encode(b"CERT").decode(),
-            "tls.key": base64.b64encode(b"KEY").decode(),
-            "ca.crt": base64.b64encode(b"CA").decode(),
-        },
+#: What certmint writes on every Secret it issues (core/secret_format.py, secret_body).
+CERTMINT_SECRET_ANNOTATIONS = {
+    resources.ANNOTATION_CERTIFICATE_NAME,
+    resources.ANNOTATION_CERTIFICATE_UID,
+    resources.ANNOTATION_ISSUER_NAME,
+    resources.ANNOTATION_ISSUER_KIND,
+    resources.ANNOTATION_IDENTITY,
+    resources.ANNOTATION_SERIAL,
+    resources.ANNOTATION_REVISION,
+    resources.ANNOTATION_SPEC_HASH,
+    resources.ANNOTATION_DELETION_POLICY,
+}
+
+
+def test_the_floor_secret_has_certmint_s_shape_but_not_its_ownership_label() -> None:
+    ca = floor.generate_ca(NOW)
+    certificate_pem, key_pem = floor.issue_leaf(ca, "c1.ns.svc", NOW)
+    body = floor.secret_body("ns", "c1", certificate_pem, key_pem, ca.certificate_pem)
+
+    metadata = body["metadata"]
+    assert (metadata["name"], metadata["namespace"], body["type"]) == (
+        "c1-tls",
+        "ns",
+        "kubernetes.io/tls",
+    )
+    assert set(metadata["annotations"]) == CERTMINT_SECRET_ANNOTATIONS
+    assert metadata["annotations"][resources.ANNOTATION_SERIAL] == format(
+        x509.load_pem_x509_certificate(certificate_pem).serial_number, "x"
+    )
+    assert resources.LABEL_CERTIFICATE_NAME not in metadata["labels"]
+    assert body["data"] == {
+        "tls.crt": base64.b64encode(certificate_pem).decode(),
+        "tls.key": base64.b64encode(key_pem).decode(),
+        "ca.crt": base64.b64encode(ca.certificate_pem).decode(),
     }
 
 
-def test_the_floor_status_patch_is_ready() -> None:
-    assert floor.status_patch(NOW) == {
-        "status": {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "Ready",
-                    "message": "issued by the floor script",
-                    "lastTransitionTime": "2026-01-01T12:00:00Z",
-                    "observedGeneration": 1,
-                }
-            ],
-            "notAfter": "2026-01-02T12:00:00Z",
-            "revision": 1,
-        }
-    }
+def test_the_floor_status_patch_writes_every_field_certmint_writes_after_an_issuance() -> None:
+    patch = floor.status_patch(NOW)["status"]
+    parsed = status.CertificateStatus.parse(patch)
+
+    # Fields of a failing or identity-bearing Certificate only.
+    absent = {"identity", "failedIssuanceAttempts", "lastFailureTime"}
+    written = {key for key, value in parsed.to_json().items() if value is not None}
+    assert set(patch) == written == set(parsed.to_json()) - absent
+    assert [(c.type, c.status) for c in parsed.conditions] == [
+        ("Ready", "True"),
+        ("Issuing", "False"),
+    ]
+    assert parsed.not_after == NOW + floor.LEAF_LIFETIME
 
 
 def _leaf_pem(not_after: datetime.datetime) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
@@ -21,7 +22,13 @@ def test_the_probes_take_a_slice_per_candidate(n: int, expected: int) -> None:
 
 
 def test_a_prepared_secret_names_its_certificate_and_namespace() -> None:
-    body = floor.secret_body(ceiling.NAMESPACE_MARK, ceiling.NAME_MARK, b"leaf", b"key", b"root")
+    ca = floor.generate_ca(datetime.datetime.now(datetime.UTC))
+    leaf, key = floor.issue_leaf(ca, "ceiling.bench.svc", datetime.datetime.now(datetime.UTC))
+    body = floor.secret_body(
+        ceiling.NAMESPACE_MARK, ceiling.NAME_MARK, leaf, key, ca.certificate_pem
+    )
     secret = json.loads(ceiling.prepared_secret(json.dumps(body), "ns-1", "c00042"))
-    assert secret["metadata"] == {"name": "c00042-tls", "namespace": "ns-1"}
+    metadata = secret["metadata"]
+    assert (metadata["name"], metadata["namespace"]) == ("c00042-tls", "ns-1")
+    assert metadata["annotations"]["certmint.io/certificate-name"] == "c00042"
     assert secret["data"] == body["data"]

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
+
+from prometheus_client import REGISTRY
 
 from certmint.k8s import kube
+from certmint.runtime import events, scheduler
 from tests.unit.test_kube_rest import ScriptedApi, serving
+from tests.unit.test_scheduler import FakeClock
 
 INVOLVED = {
     "apiVersion": "certmint.io/v1alpha1",
@@ -87,3 +92,35 @@ def test_the_errors_are_the_same_classes_under_both_names() -> None:
         kube.rest.ConflictError,
         kube.rest.NotFoundError,
     )
+
+
+def dropped(reason: str) -> float:
+    return REGISTRY.get_sample_value("certmint_events_dropped_total", {"reason": reason}) or 0.0
+
+
+async def test_normal_events_past_the_budget_are_dropped_and_counted_warnings_never() -> None:
+    scripted = ScriptedApi()
+    for number in range(1, 6):
+        scripted.answer(201, {"metadata": {"name": f"web.{number}"}})
+    clock = FakeClock()
+    budget = scheduler.TokenBucket(rate=1.0, burst=2, clock=clock)
+    before = dropped("Issued")
+    async with serving(scripted) as api:
+        sink = events.EventSink(api, lambda: datetime(2040, 1, 1, tzinfo=UTC), budget)
+        for number in range(4):
+            sink.post(INVOLVED, "Normal", "Issued", f"serial {number}")
+        sink.post(INVOLVED, "Warning", "Failed", "boom")
+        clock.advance(1.0)
+        sink.post(INVOLVED, "Normal", "Issued", "serial 4")
+        await sink.settled()
+
+    posted_reasons = sorted(
+        (sent["body"]["type"], sent["body"]["message"]) for sent in scripted.requests
+    )
+    assert posted_reasons == [
+        ("Normal", "serial 0"),
+        ("Normal", "serial 1"),
+        ("Normal", "serial 4"),
+        ("Warning", "boom"),
+    ]
+    assert dropped("Issued") - before == 2

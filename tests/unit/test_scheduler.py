@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 import types
 from collections.abc import AsyncIterator, Callable
@@ -113,6 +114,41 @@ def test_the_kth_token_taken_at_once_waits_for_the_tokens_beyond_the_burst(
     delays = run_bucket(rate, burst, ["take"] * takes)
 
     assert delays == pytest.approx([max(0.0, (k - burst) / rate) for k in range(1, takes + 1)])
+
+
+@given(
+    rate=st.floats(min_value=0.5, max_value=100.0),
+    burst=st.integers(min_value=1, max_value=50),
+    attempts=st.integers(min_value=1, max_value=300),
+    wait=st.floats(min_value=0.0, max_value=10.0),
+)
+def test_take_hands_out_the_burst_then_only_what_the_rate_brought_back(
+    rate: float, burst: int, attempts: int, wait: float
+) -> None:
+    clock = FakeClock()
+    bucket = scheduler.TokenBucket(rate, burst, clock=clock)
+
+    first = [bucket.take() for _ in range(attempts)]
+    clock.advance(wait)
+    second = sum(bucket.take() for _ in range(burst + 1))
+
+    assert first == [k < burst for k in range(attempts)]
+    saved = min(burst, max(0, burst - attempts) + wait * rate)
+    # Whole tokens only; a wait that lands on a whole token may round either way.
+    assert math.floor(saved - 1e-6) <= second <= math.floor(saved + 1e-6)
+
+
+def test_a_refused_take_leaves_no_debt() -> None:
+    clock = FakeClock()
+    bucket = scheduler.TokenBucket(2.0, 1, clock=clock)
+
+    assert bucket.take()
+    assert not bucket.take()
+    assert not bucket.take()
+    clock.advance(0.5)
+
+    assert bucket.take()
+    assert bucket.delay_for_one() == pytest.approx(0.5)
 
 
 # Work queue ---------------------------------------------------------------------------

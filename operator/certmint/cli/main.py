@@ -86,13 +86,7 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("--verbose", action="store_true")
     run.add_argument("--workers", type=int, default=settings.Settings.workers)
-    # 50/s: a CA rotation's wave at 100,000 Certificates in about 33 minutes, unrelated
-    # reads' p99 under 0.1 s on a 2-core control plane (docs/performance.md, Re-issue wave).
-    run.add_argument(
-        "--renewal-rate", type=float, default=50.0,
-        help="scheduled re-issues (renewals, CA rotation) per second",
-    )  # fmt: skip
-    run.add_argument("--renewal-burst", type=int, default=settings.Settings.renewal_burst)
+    _add_budgets(run)
     run.add_argument(
         "--retry-base", type=_seconds, default=settings.Settings.retry_base,
         help="first delay after a failed issuance, seconds",
@@ -121,6 +115,22 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument(
         "--claims-oid", type=_claims_oids, default=claims.DEFAULT_OIDS, help=_CLAIMS_OID_HELP
     )
+
+
+def _add_budgets(run: argparse.ArgumentParser) -> None:
+    """The rates that protect the API server: scheduled re-issues and Normal Events."""
+    # 50/s: a CA rotation's wave at 100,000 Certificates in about 33 minutes, unrelated
+    # reads' p99 under 0.1 s on a 2-core control plane (docs/performance.md, Re-issue wave).
+    run.add_argument(
+        "--renewal-rate", type=float, default=50.0,
+        help="scheduled re-issues (renewals, CA rotation) per second",
+    )  # fmt: skip
+    run.add_argument("--renewal-burst", type=int, default=settings.Settings.renewal_burst)
+    run.add_argument(
+        "--event-qps", type=float, default=settings.Settings.event_qps,
+        help="Normal Events (Issued, Renewed) per second past the burst; 0: no limit",
+    )  # fmt: skip
+    run.add_argument("--event-burst", type=int, default=settings.Settings.event_burst)
 
 
 def _add_inspect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -174,6 +184,8 @@ def command_run(args: argparse.Namespace) -> int:
         workers=args.workers,
         renewal_rate=args.renewal_rate,
         renewal_burst=args.renewal_burst,
+        event_qps=args.event_qps,
+        event_burst=args.event_burst,
         retry_base=args.retry_base,
         retry_cap=args.retry_cap,
         issuer_resync=args.issuer_resync,

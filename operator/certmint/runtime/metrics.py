@@ -35,6 +35,12 @@ POLICY_DENIALS = Counter(
     ["reason"],
 )
 
+EVENTS_DROPPED = Counter(
+    "certmint_events_dropped",
+    "Normal Events not posted: over the budget of --event-qps and --event-burst.",
+    ["reason"],
+)
+
 CONDITION_VALUES = ("True", "False", "Unknown")
 
 

@@ -139,7 +139,10 @@ class Reconcilers:
         config: settings.Settings,
         clock: Callable[[], datetime] = _now,
     ) -> Reconcilers:
-        sink = events.EventSink(api, clock)
+        budget = None
+        if config.event_qps > 0:
+            budget = scheduler.TokenBucket(config.event_qps, config.event_burst)
+        sink = events.EventSink(api, clock, budget)
         certs = certificates.CertificateReconciler(api, store, config, sink, clock=clock)
         return cls(
             certs,

@@ -38,13 +38,24 @@ class TokenBucket:
         self._tokens = float(burst)
         self._stamp = clock()
 
-    def delay_for_one(self) -> float:
-        """Takes one token; returns how long to wait before using it (0 when available)."""
+    def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
+
+    def delay_for_one(self) -> float:
+        """Takes one token; returns how long to wait before using it (0 when available)."""
+        self._refill()
         self._tokens -= 1
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def take(self) -> bool:
+        """Takes one token if one is saved now; False, taking nothing, when none is."""
+        self._refill()
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 class WorkQueue(Generic[K]):

@@ -20,6 +20,9 @@ class Settings:
         workers: Certificates reconciled concurrently.
         renewal_rate: Scheduled re-issues (renewals, CA rotation) per second, at most.
         renewal_burst: Scheduled re-issues that may start at once.
+        event_qps: Normal Events posted per second, at most, after ``event_burst``;
+            0 posts every one (`certmint.runtime.events`).
+        event_burst: Normal Events that may be posted at once.
         retry_base: First delay after a failed issuance.
         retry_cap: Longest delay between failed issuances.
         issuer_resync: How often a ready issuer re-reads its CA Secret.
@@ -33,6 +36,8 @@ class Settings:
     workers: int = 16
     renewal_rate: float = 50.0
     renewal_burst: int = 20
+    event_qps: float = 10.0
+    event_burst: int = 100
     retry_base: timedelta = renewal.DEFAULT_BACKOFF_BASE
     retry_cap: timedelta = renewal.DEFAULT_BACKOFF_CAP
     issuer_resync: timedelta = timedelta(seconds=30)
