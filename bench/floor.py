@@ -185,8 +185,23 @@ def secret_body(
     }
 
 
-def _stamp(moment: datetime.datetime) -> str:
+def stamp(moment: datetime.datetime) -> str:
+    """A status timestamp as the API writes it (RFC 3339, seconds, UTC)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition(
+    type_: str, status: str, reason: str, message: str, at: datetime.datetime
+) -> dict[str, Any]:
+    """One status condition, first observed at ``at``, for generation 1."""
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": stamp(at),
+        "observedGeneration": 1,
+    }
 
 
 def status_patch(now: datetime.datetime) -> dict[str, Any]:
@@ -196,29 +211,17 @@ def status_patch(now: datetime.datetime) -> dict[str, Any]:
     conditions, serial, validity, renewal time, revision and the signing CA's fingerprint
     (no identity: the benchmark's Certificates name no ServiceAccount).
     """
-
-    def condition(type_: str, status: str, reason: str, message: str) -> dict[str, Any]:
-        return {
-            "type": type_,
-            "status": status,
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": _stamp(now),
-            "observedGeneration": 1,
-        }
-
+    up_to_date = "the certificate is up to date and has not expired"
     return {
         "status": {
             "conditions": [
-                condition(
-                    "Ready", "True", "Ready", "the certificate is up to date and has not expired"
-                ),
-                condition("Issuing", "False", "Issued", "no issuance in progress"),
+                condition("Ready", "True", "Ready", up_to_date, now),
+                condition("Issuing", "False", "Issued", "no issuance in progress", now),
             ],
             "serialNumber": hashlib.sha256(uuid.uuid4().bytes).hexdigest()[:40],  # 20 bytes
-            "notBefore": _stamp(now - BACKDATE),
-            "notAfter": _stamp(now + LEAF_LIFETIME),
-            "renewalTime": _stamp(now + LEAF_LIFETIME * 2 / 3),
+            "notBefore": stamp(now - BACKDATE),
+            "notAfter": stamp(now + LEAF_LIFETIME),
+            "renewalTime": stamp(now + LEAF_LIFETIME * 2 / 3),
             "revision": 1,
             "issuerFingerprint": hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
         }

@@ -31,6 +31,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bench import floor
 from cryptography.hazmat.primitives import serialization
 
 from certmint.api import certificate_types
@@ -41,21 +42,6 @@ from certmint.runtime import handlers
 NOW = datetime.now(UTC)
 LEAVES = 8
 NAMESPACES = 20
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _condition(type_: str, status: str, reason: str, message: str) -> dict[str, Any]:
-    return {
-        "type": type_,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": _stamp(NOW),
-        "observedGeneration": 1,
-    }
 
 
 def _spec(index: int) -> dict[str, Any]:
@@ -82,14 +68,14 @@ def _certificate_body(index: int) -> dict[str, Any]:
         "status": {
             # As certmint writes it after an issuance (certmint.core.outcome).
             "conditions": [
-                _condition("Ready", "True", "Ready", readiness.UP_TO_DATE),
-                _condition("Issued", "False", "Issued", "no issuance in progress"),
+                floor.condition("Ready", "True", "Ready", readiness.UP_TO_DATE, NOW),
+                floor.condition("Issued", "False", "Issued", "no issuance in progress", NOW),
             ],
             "identity": f"spiffe://cluster.local/ns/team-{index % NAMESPACES:02d}/sa/app",
             "serialNumber": f"{index * 7919 + 10**38:040x}",
-            "notBefore": _stamp(NOW),
-            "notAfter": _stamp(not_after),
-            "renewalTime": _stamp(not_after - timedelta(hours=8)),
+            "notBefore": floor.stamp(NOW),
+            "notAfter": floor.stamp(not_after),
+            "renewalTime": floor.stamp(not_after - timedelta(hours=8)),
             "revision": 1,
         },
     }
